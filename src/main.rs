@@ -1,1 +1,68 @@
-fn main(){}
+//! `textback`: one binary, one subcommand per role. `main` only parses arguments, loads the config and
+//! hands over to the subcommand; everything else lives in the libraries.
+
+mod cmd;
+mod config;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Missed-call text-back: the caller gets a text within seconds and an assistant books the appointment.
+#[derive(Parser)]
+#[command(name = "textback", version)]
+struct Cli {
+    /// Config file (TOML); overrides the defaults in config.default.toml. TEXTBACK_* variables override both.
+    #[arg(long, short, global = true, env = "TEXTBACK_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve carrier webhooks and publish them to Kafka.
+    Gateway,
+    /// Print the effective configuration (secrets masked) and exit.
+    Config,
+}
+
+/// Exit status for a configuration the program refuses (sysexits' EX_CONFIG family: EX_USAGE).
+const EXIT_CONFIG: u8 = 64;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TEXTBACK_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_target(false)
+        .init();
+    let config = match config::Config::load(cli.config.as_deref(), std::env::vars()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("textback: configuration error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let result = match cli.command {
+        Command::Gateway => cmd::gateway::run(config),
+        Command::Config => {
+            println!("{config:#?}");
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(cmd::Failure::Config(message)) => {
+            eprintln!("textback: configuration error: {message}");
+            ExitCode::from(EXIT_CONFIG)
+        }
+        Err(cmd::Failure::Runtime(e)) => {
+            eprintln!("textback: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

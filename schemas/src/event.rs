@@ -169,11 +169,26 @@ mod tests {
     #[test]
     fn ids_are_deterministic_and_distinguish_every_part() {
         let a = Event::derive_id(Carrier::Twilio, EventKind::MissedCall, "CA1", "no-answer");
-        assert_eq!(a, Event::derive_id(Carrier::Twilio, EventKind::MissedCall, "CA1", "no-answer"));
-        assert_ne!(a, Event::derive_id(Carrier::Telnyx, EventKind::MissedCall, "CA1", "no-answer"));
-        assert_ne!(a, Event::derive_id(Carrier::Twilio, EventKind::CallAnswered, "CA1", "no-answer"));
-        assert_ne!(a, Event::derive_id(Carrier::Twilio, EventKind::MissedCall, "CA2", "no-answer"));
-        assert_ne!(a, Event::derive_id(Carrier::Twilio, EventKind::MissedCall, "CA1", "busy"));
+        assert_eq!(
+            a,
+            Event::derive_id(Carrier::Twilio, EventKind::MissedCall, "CA1", "no-answer")
+        );
+        assert_ne!(
+            a,
+            Event::derive_id(Carrier::Telnyx, EventKind::MissedCall, "CA1", "no-answer")
+        );
+        assert_ne!(
+            a,
+            Event::derive_id(Carrier::Twilio, EventKind::CallAnswered, "CA1", "no-answer")
+        );
+        assert_ne!(
+            a,
+            Event::derive_id(Carrier::Twilio, EventKind::MissedCall, "CA2", "no-answer")
+        );
+        assert_ne!(
+            a,
+            Event::derive_id(Carrier::Twilio, EventKind::MissedCall, "CA1", "busy")
+        );
         // Field boundaries matter: ("ab", "c") and ("a", "bc") are different events.
         assert_ne!(
             Event::derive_id(Carrier::Twilio, EventKind::MessageStatus, "ab", "c"),

@@ -88,13 +88,24 @@ mod tests {
 
     #[test]
     fn accepts_e164() {
-        assert_eq!(PhoneNumber::parse("+16175550123").unwrap().as_str(), "+16175550123");
+        assert_eq!(
+            PhoneNumber::parse("+16175550123").unwrap().as_str(),
+            "+16175550123"
+        );
         assert!(PhoneNumber::parse("+4915123456789").is_ok());
     }
 
     #[test]
     fn rejects_everything_else() {
-        for bad in ["16175550123", "+1617555012a", "+0617555012", "+1234567", "+1234567890123456", "", "+"] {
+        for bad in [
+            "16175550123",
+            "+1617555012a",
+            "+0617555012",
+            "+1234567",
+            "+1234567890123456",
+            "",
+            "+",
+        ] {
             assert!(PhoneNumber::parse(bad).is_err(), "{bad}");
         }
     }

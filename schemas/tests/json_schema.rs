@@ -29,10 +29,18 @@ fn sample(detail: Detail) -> Event {
 }
 
 fn samples() -> Vec<Event> {
-    let call = Call { call_id: "CA0123".into(), call_status: "no-answer".into(), duration_secs: 0 };
+    let call = Call {
+        call_id: "CA0123".into(),
+        call_status: "no-answer".into(),
+        duration_secs: 0,
+    };
     vec![
         sample(Detail::MissedCall(call.clone())),
-        sample(Detail::CallAnswered(Call { call_status: "completed".into(), duration_secs: 42, ..call })),
+        sample(Detail::CallAnswered(Call {
+            call_status: "completed".into(),
+            duration_secs: 42,
+            ..call
+        })),
         sample(Detail::InboundSms(InboundSms {
             message_id: "SM01".into(),
             body: "Can I get a haircut tomorrow at 2? ✂️".into(),
@@ -77,17 +85,39 @@ fn broken_documents_are_refused_by_schema_and_types() {
     let good = serde_json::to_value(&samples()[0]).unwrap();
     let breakages: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
         ("unknown kind", Box::new(|d| d["kind"] = json!("voicemail"))),
-        ("missing call_id", Box::new(|d| { d.as_object_mut().unwrap().remove("call_id"); })),
-        ("non-E.164 caller", Box::new(|d| d["caller_number"] = json!("6175550123"))),
-        ("missing id", Box::new(|d| { d.as_object_mut().unwrap().remove("id"); })),
-        ("negative duration", Box::new(|d| d["duration_secs"] = json!(-1))),
-        ("unknown carrier", Box::new(|d| d["carrier"] = json!("bandwidth"))),
+        (
+            "missing call_id",
+            Box::new(|d| {
+                d.as_object_mut().unwrap().remove("call_id");
+            }),
+        ),
+        (
+            "non-E.164 caller",
+            Box::new(|d| d["caller_number"] = json!("6175550123")),
+        ),
+        (
+            "missing id",
+            Box::new(|d| {
+                d.as_object_mut().unwrap().remove("id");
+            }),
+        ),
+        (
+            "negative duration",
+            Box::new(|d| d["duration_secs"] = json!(-1)),
+        ),
+        (
+            "unknown carrier",
+            Box::new(|d| d["carrier"] = json!("bandwidth")),
+        ),
     ];
     for (what, breakage) in breakages {
         let mut doc = good.clone();
         breakage(&mut doc);
         assert!(!v.is_valid(&doc), "schema accepted a document with {what}");
-        assert!(serde_json::from_value::<Event>(doc).is_err(), "types accepted a document with {what}");
+        assert!(
+            serde_json::from_value::<Event>(doc).is_err(),
+            "types accepted a document with {what}"
+        );
     }
 }
 
