@@ -4,22 +4,35 @@
 #   scripts/kafka.sh stop     stop it (waits for the process to end)
 #   scripts/kafka.sh status   exit 0 when it is running
 #   scripts/kafka.sh reset    stop and delete its data
-# Safe to run twice. Env: TEXTBACK_CACHE (jars, default ~/.cache/textback), TEXTBACK_KAFKA_DIR (data, pid, log),
-# TEXTBACK_KAFKA_PORT (default 9092).
+# Safe to run twice. Env: TEXTBACK_CACHE (jars, default ~/.cache/textback), TEXTBACK_DEV_KAFKA_DIR (data, pid, log),
+# TEXTBACK_DEV_KAFKA_PORT (default 9092).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${TEXTBACK_CACHE:-$HOME/.cache/textback}
 version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/kafka/pom.xml")
 libs=$cache/kafka-$version/libs
-dir=${TEXTBACK_KAFKA_DIR:-${TMPDIR:-/tmp}/textback-kafka}
-port=${TEXTBACK_KAFKA_PORT:-9092}
+dir=${TEXTBACK_DEV_KAFKA_DIR:-${TMPDIR:-/tmp}/textback-kafka}
+port=${TEXTBACK_DEV_KAFKA_PORT:-9092}
 ctl_port=$((port + 1))
 pidfile=$dir/kafka.pid
 
+# Java runs the broker, Maven fetches it; installed from Debian's packages when missing and we are root.
+ensure_tools() {
+  local missing=()
+  command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
+  command -v mvn >/dev/null || missing+=(maven)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "kafka.sh: installing ${missing[*]}" >&2
+    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
+  else
+    echo "kafka.sh: needs ${missing[*]} (Java 17+ and Maven)" >&2; exit 1
+  fi
+}
+
 fetch() {
+  ensure_tools
   [ -f "$libs/.complete" ] && return 0
-  command -v java >/dev/null || { echo "kafka.sh: java is required (Java 17+)" >&2; exit 1; }
-  command -v mvn >/dev/null || { echo "kafka.sh: mvn is required to fetch Kafka from Maven Central" >&2; exit 1; }
   echo "kafka.sh: fetching Apache Kafka $version from Maven Central into $libs" >&2
   rm -rf "$libs"; mkdir -p "$libs"
   mvn -q -B -Dstyle.color=never -f "$here/kafka/pom.xml" dependency:copy-dependencies -DoutputDirectory="$libs" >&2

@@ -39,6 +39,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "info".into()),
         )
         .with_target(false)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
         .init();
     let config = match config::Config::load(cli.config.as_deref(), std::env::vars()) {
         Ok(config) => config,

@@ -79,11 +79,13 @@ fn every_kind_serialises_to_a_valid_document_and_back() {
     }
 }
 
+type Breakage = Box<dyn Fn(&mut Value)>;
+
 #[test]
 fn broken_documents_are_refused_by_schema_and_types() {
     let v = validator();
     let good = serde_json::to_value(&samples()[0]).unwrap();
-    let breakages: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    let breakages: Vec<(&str, Breakage)> = vec![
         ("unknown kind", Box::new(|d| d["kind"] = json!("voicemail"))),
         (
             "missing call_id",

@@ -18,7 +18,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use textback_gateway::carrier::{telnyx, twilio};
-use textback_gateway::{AckMode, Gateway, Settings};
+use textback_gateway::{AckMode, Gateway, KafkaSettings, Settings, TelnyxSettings, TwilioSettings};
 use textback_schemas::Event;
 use tokio::sync::oneshot;
 
@@ -61,16 +61,26 @@ pub async fn fresh_topic(test: &str) -> String {
 }
 
 pub fn settings(topic: &str, mode: AckMode) -> Settings {
-    let mut s = Settings::default();
-    s.public_base_url = BASE_URL.into();
-    s.ack_mode = mode;
-    s.kafka.brokers = brokers();
-    s.kafka.topic = topic.into();
-    s.kafka.probe_interval_ms = 200;
-    s.twilio.auth_tokens = BTreeMap::from([(TWILIO_SID.to_string(), TWILIO_TOKEN.to_string())]);
-    s.telnyx.public_key =
+    let public_key =
         base64::engine::general_purpose::STANDARD.encode(telnyx_key().verifying_key().to_bytes());
-    s
+    Settings {
+        public_base_url: BASE_URL.into(),
+        ack_mode: mode,
+        kafka: KafkaSettings {
+            brokers: brokers(),
+            topic: topic.into(),
+            probe_interval_ms: 200,
+            ..KafkaSettings::default()
+        },
+        twilio: TwilioSettings {
+            auth_tokens: BTreeMap::from([(TWILIO_SID.to_string(), TWILIO_TOKEN.to_string())]),
+        },
+        telnyx: TelnyxSettings {
+            public_key,
+            ..TelnyxSettings::default()
+        },
+        ..Settings::default()
+    }
 }
 
 pub struct Running {

@@ -147,6 +147,18 @@ impl Telnyx {
         body: &[u8],
         received_at: Timestamp,
     ) -> Parsed {
+        self.verify(signature, timestamp, body, received_at)?;
+        normalise(body, received_at)
+    }
+
+    /// Checks the timestamp's freshness and the signature over `"{timestamp}|{body}"`.
+    pub fn verify(
+        &self,
+        signature: Option<&[u8]>,
+        timestamp: Option<&[u8]>,
+        body: &[u8],
+        received_at: Timestamp,
+    ) -> Result<(), WebhookError> {
         let timestamp = timestamp.ok_or(WebhookError::Forbidden("missing telnyx-timestamp"))?;
         let timestamp = std::str::from_utf8(timestamp)
             .map_err(|_| WebhookError::Forbidden("bad telnyx-timestamp"))?;
@@ -168,12 +180,12 @@ impl Telnyx {
                 &signed_message(timestamp, body),
                 &Signature::from_bytes(&signature),
             )
-            .map_err(|_| WebhookError::Forbidden("bad telnyx-signature-ed25519"))?;
-        normalise(body, received_at)
+            .map_err(|_| WebhookError::Forbidden("bad telnyx-signature-ed25519"))
     }
 }
 
-fn normalise(body: &[u8], received_at: Timestamp) -> Parsed {
+/// Turns a verified webhook body into at most one event.
+pub fn normalise(body: &[u8], received_at: Timestamp) -> Parsed {
     let envelope: Envelope =
         serde_json::from_slice(body).map_err(|e| WebhookError::Malformed(format!("{e}")))?;
     let data = envelope.data;

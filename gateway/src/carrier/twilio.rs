@@ -132,7 +132,8 @@ impl Twilio {
     }
 }
 
-fn normalise(hook: Hook, form: &Form<'_>, account: &str, received_at: Timestamp) -> Parsed {
+/// Turns a verified webhook into at most one event.
+pub fn normalise(hook: Hook, form: &Form<'_>, account: &str, received_at: Timestamp) -> Parsed {
     let occurred_at = form
         .get("Timestamp")
         .and_then(|t| jiff::fmt::rfc2822::parse(t).ok())

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The whole test suite. Starts the real services the tests need (Kafka), runs formatting and lint
+# checks and every test of the workspace, and stops the services again, whatever happens.
+# Needs nothing running beforehand. A build cache outside the checkout (CARGO_TARGET_DIR, default
+# ~/.cache/textback/target) and the Kafka jars (~/.cache/textback) are reused when present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/textback/target}
+# The test broker has its own port and data, apart from a developer's scripts/kafka.sh on 9092.
+export TEXTBACK_DEV_KAFKA_PORT=${TEXTBACK_DEV_KAFKA_PORT:-19092}
+export TEXTBACK_DEV_KAFKA_DIR=${TEXTBACK_DEV_KAFKA_DIR:-${TMPDIR:-/tmp}/textback-kafka-test}
+export TEXTBACK_TEST_KAFKA=127.0.0.1:$TEXTBACK_DEV_KAFKA_PORT
+
+stop_services() { bash scripts/kafka.sh stop || true; }
+trap stop_services EXIT
+
+step() { printf '\n== %s\n' "$*" >&2; }
+
+step "formatting"
+cargo fmt --all -- --check
+
+step "services: Kafka on $TEXTBACK_TEST_KAFKA (fresh data)"
+bash scripts/kafka.sh reset
+bash scripts/kafka.sh start
+
+step "clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "tests"
+cargo test --workspace --locked
