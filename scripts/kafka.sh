@@ -66,7 +66,6 @@ share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=true
-log.flush.interval.messages=1
 PROPS
   local cp="$libs/*"
   local log4j="-Dlog4j2.configurationFile=$here/kafka/log4j2.properties"

@@ -1,0 +1,516 @@
+//! What a caller's text says, as far as booking goes. A small grammar over tokens: each construction
+//! (a day, a date, a clock time, a part of the day, a pick from an offer list, a count, a service, an
+//! intent) is one function, tried at each position. Days are resolved against `today`; everything
+//! that depends on the conversation (is "2" a pick or 2pm? which Wednesday?) is left to the dialogue.
+
+use jiff::civil::{Date, Time, Weekday};
+
+use super::text::{tokenize, within_one_edit, Meridiem, Tok};
+use crate::profile::Business;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DaySpec {
+    Date(Date),
+    /// Inclusive range: "this weekend", "next week".
+    Range(Date, Date),
+    /// A bare weekday: the first such day after today, or inside a stated week, that week's.
+    Weekday(Weekday),
+}
+
+/// Start times allowed by a part of the day or by "after"/"before": `from <= t < until`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Window {
+    pub from: Option<Time>,
+    pub until: Option<Time>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pick {
+    Nth(usize),
+    Last,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Intents {
+    pub opt_out: bool,
+    pub opt_in: bool,
+    pub help: bool,
+    pub urgent: bool,
+    pub human: bool,
+    pub cancel: bool,
+    pub change: bool,
+    pub price: bool,
+    pub hours: bool,
+    pub address: bool,
+    pub close: bool,
+    pub greeting: bool,
+    pub thanks: bool,
+    pub yes: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Parsed {
+    /// Index into the business's services.
+    pub service: Option<usize>,
+    pub day: Option<DaySpec>,
+    /// A clock time that names a start ("at 3", "3:30", "noon").
+    pub time: Option<Time>,
+    pub window: Option<Window>,
+    /// "earliest", "asap", "first available".
+    pub earliest: bool,
+    /// An explicit pick: "the first one", "option 2", "#3", "the last one".
+    pub pick: Option<Pick>,
+    /// A bare number that is a pick right after an offer list and a time otherwise.
+    pub bare_number: Option<u32>,
+    /// An ordinal ("the 2nd") that is a pick right after an offer list and a date otherwise.
+    pub ordinal_date: Option<(u32, Date)>,
+    pub intents: Intents,
+}
+
+impl Parsed {
+    /// Whether anything in the text was understood.
+    pub fn understood(&self) -> bool {
+        let i = &self.intents;
+        self.service.is_some()
+            || self.day.is_some()
+            || self.time.is_some()
+            || self.window.is_some()
+            || self.earliest
+            || self.pick.is_some()
+            || self.bare_number.is_some()
+            || self.ordinal_date.is_some()
+            || i.opt_out || i.opt_in || i.help || i.urgent || i.human || i.cancel || i.change
+            || i.price || i.hours || i.address || i.close || i.greeting || i.thanks || i.yes
+    }
+}
+
+const WEEKDAYS: [(&[&str], Weekday); 7] = [
+    (&["monday", "mon", "mondays"], Weekday::Monday),
+    (&["tuesday", "tue", "tues", "tuesdays"], Weekday::Tuesday),
+    (&["wednesday", "wed", "weds", "wednesdays"], Weekday::Wednesday),
+    (&["thursday", "thu", "thur", "thurs", "thursdays"], Weekday::Thursday),
+    (&["friday", "fri", "fridays"], Weekday::Friday),
+    (&["saturday", "sat", "saturdays"], Weekday::Saturday),
+    (&["sunday", "sun", "sundays"], Weekday::Sunday),
+];
+
+const MONTHS: [&[&str]; 12] = [
+    &["january", "jan"],
+    &["february", "feb"],
+    &["march", "mar"],
+    &["april", "apr"],
+    &["may"],
+    &["june", "jun"],
+    &["july", "jul"],
+    &["august", "aug"],
+    &["september", "sep", "sept"],
+    &["october", "oct"],
+    &["november", "nov"],
+    &["december", "dec"],
+];
+
+const TOMORROW: [&str; 8] = ["tomorrow", "tmrw", "tmr", "tmrow", "tomorow", "tommorow", "tommorrow", "2morrow"];
+
+/// Words after a bare number that still leave it a time ("11 works", "3 then", "2 tomorrow").
+const AFTER_TIME: [&str; 28] = [
+    "works", "work", "then", "ok", "okay", "pls", "please", "is", "would", "could", "sounds", "good", "fine",
+    "for", "on", "this", "today", "tomorrow", "tmrw", "tonight", "and", "or", "if", "instead", "ish", "thanks",
+    "thx", "oclock",
+];
+
+/// Words before a number that make it a clock time.
+const TIME_CUES: [&str; 9] = ["at", "around", "about", "by", "til", "till", "until", "it", "say"];
+
+/// Common words never read as a one-letter typo of a service word.
+const NOT_TYPOS: [&str; 24] = [
+    "quite", "quiet", "there", "their", "where", "which", "about", "after", "could", "would", "should", "today",
+    "hours", "later", "maybe", "great", "thanks", "sorry", "works", "texts", "right", "water", "price", "times",
+];
+
+fn weekday(w: &str) -> Option<Weekday> {
+    WEEKDAYS.iter().find(|(names, _)| names.contains(&w)).map(|(_, d)| *d)
+}
+
+fn month(w: &str) -> Option<u32> {
+    MONTHS.iter().position(|names| names.contains(&w)).map(|i| i as u32 + 1)
+}
+
+/// Resolves an hour and minute as callers mean them: without am/pm, 1–7 is afternoon, 8–11 morning,
+/// 12 noon; 13–23 is a 24-hour clock.
+pub fn clock(hour: u32, minute: u32, meridiem: Option<Meridiem>) -> Option<Time> {
+    if minute > 59 {
+        return None;
+    }
+    let h = match meridiem {
+        Some(Meridiem::Am) if (1..=12).contains(&hour) => hour % 12,
+        Some(Meridiem::Pm) if (1..=12).contains(&hour) => hour % 12 + 12,
+        Some(_) => return None,
+        None => match hour {
+            0 => 0,
+            1..=7 => hour + 12,
+            8..=12 => hour,
+            13..=23 => hour,
+            _ => return None,
+        },
+    };
+    Time::new(h as i8, minute as i8, 0, 0).ok()
+}
+
+/// The next `month/day` on or after `today`.
+fn next_date(today: Date, month: u32, day: u32) -> Option<Date> {
+    let this_year = Date::new(today.year(), month as i8, day as i8).ok();
+    match this_year {
+        Some(d) if d >= today => Some(d),
+        _ => Date::new(today.year() + 1, month as i8, day as i8).ok(),
+    }
+}
+
+/// The next date with this day of the month, on or after `today`.
+fn next_day_of_month(today: Date, day: u32) -> Option<Date> {
+    let mut first = today.first_of_month();
+    for _ in 0..3 {
+        if let Ok(d) = Date::new(first.year(), first.month(), day as i8) {
+            if d >= today {
+                return Some(d);
+            }
+        }
+        first = first.last_of_month().tomorrow().ok()?;
+    }
+    None
+}
+
+/// The first `weekday` strictly after `today`.
+pub fn next_weekday(today: Date, weekday: Weekday) -> Date {
+    today.nth_weekday(1, weekday).unwrap_or(today)
+}
+
+fn next_monday(today: Date) -> Date {
+    next_weekday(today, Weekday::Monday)
+}
+
+struct Cursor<'a> {
+    toks: &'a [Tok],
+    words: Vec<String>,
+    today: Date,
+    out: Parsed,
+}
+
+pub fn parse(text: &str, business: &Business, today: Date) -> Parsed {
+    let toks = tokenize(text);
+    let words: Vec<String> = toks
+        .iter()
+        .map(|t| match t {
+            Tok::Word(w) => w.clone(),
+            Tok::Num(n) | Tok::Hash(n) | Tok::Ordinal(n) => n.to_string(),
+            _ => String::new(),
+        })
+        .collect();
+    let mut c = Cursor { toks: &toks, words, today, out: Parsed::default() };
+    c.intents(business);
+    c.out.service = match_service(business, &c.words);
+    let mut i = 0;
+    while i < toks.len() {
+        i += c.construction(i);
+    }
+    c.out
+}
+
+impl Cursor<'_> {
+    fn w(&self, i: usize) -> &str {
+        self.words.get(i).map_or("", String::as_str)
+    }
+
+    fn has(&self, phrase: &[&str]) -> bool {
+        self.words.windows(phrase.len()).any(|win| win.iter().zip(phrase).all(|(a, b)| a == b))
+    }
+
+    fn only(&self, options: &[&str]) -> bool {
+        let joined: String = self.words.concat();
+        options.contains(&joined.as_str())
+    }
+
+    fn intents(&mut self, business: &Business) {
+        let any = |c: &Self, words: &[&str]| words.iter().any(|w| c.words.iter().any(|x| x == w));
+        let phrases = |c: &Self, ps: &[&[&str]]| ps.iter().any(|p| c.has(p));
+        let i = Intents {
+            opt_out: self.only(&["stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout"])
+                || phrases(self, &[
+                    &["stop", "texting"], &["stop", "messaging"], &["stop", "sending"], &["stop", "contacting"],
+                    &["dont", "text"], &["do", "not", "text"], &["dont", "message"], &["remove", "me"],
+                    &["take", "me", "off"], &["unsubscribe"], &["opt", "out"], &["no", "more", "texts"],
+                    &["leave", "me", "alone"],
+                ]),
+            opt_in: self.only(&["start", "unstop", "yes"]),
+            help: self.only(&["help", "info"]),
+            urgent: business.urgent.iter().any(|p| {
+                let p: Vec<&str> = p.iter().map(String::as_str).collect();
+                self.has(&p) || (p.len() == 1 && self.words.iter().any(|w| *w == format!("{}s", p[0])))
+            }),
+            human: phrases(self, &[
+                &["call", "me"], &["call", "back"], &["callback"], &["real", "person"], &["a", "person"],
+                &["human"], &["speak", "to"], &["talk", "to"], &["representative"], &["someone", "call"],
+                &["give", "me", "a", "call"], &["the", "owner"], &["a", "manager"],
+            ]),
+            cancel: any(self, &["cancel", "cancellation"]),
+            change: any(self, &["reschedule", "move", "change", "switch", "push", "instead", "actually", "rather"])
+                || self.has(&["make", "it"]),
+            price: any(self, &["price", "prices", "pricing", "cost", "costs", "charge", "rates", "fee"])
+                || self.has(&["how", "much"]),
+            hours: any(self, &["hours", "open", "opens", "close", "closes", "closing"]),
+            address: any(self, &["where", "address", "located", "location", "directions"]),
+            close: phrases(self, &[
+                &["wrong", "number"], &["no", "thanks"], &["no", "thank"], &["not", "interested"],
+                &["never", "mind"], &["nevermind"], &["nvm"], &["all", "set"], &["already", "got"],
+                &["found", "someone"], &["dont", "need"],
+            ]),
+            greeting: any(self, &["hi", "hello", "hey", "hiya", "howdy", "yo"])
+                || phrases(self, &[&["good", "morning"], &["good", "afternoon"], &["good", "evening"]]),
+            thanks: any(self, &["thanks", "thank", "thx", "ty", "appreciate"]),
+            yes: any(self, &["yes", "yeah", "yep", "sure", "ok", "okay", "great", "cool", "perfect"]),
+        };
+        self.out.intents = i;
+    }
+
+    /// Tries each construction at `i`; returns how many tokens it used (at least 1).
+    fn construction(&mut self, i: usize) -> usize {
+        let w = self.w(i).to_string();
+        // "since this morning", "since yesterday": when the problem started, not when to come.
+        if w == "since" || w == "ago" {
+            return 3.min(self.toks.len() - i);
+        }
+        if let Some(n) = self.day(i) {
+            return n;
+        }
+        if let Some(n) = self.time(i) {
+            return n;
+        }
+        if let Some(n) = self.part_of_day(i) {
+            return n;
+        }
+        self.pick_or_earliest(i).unwrap_or(1)
+    }
+
+    fn set_day(&mut self, day: DaySpec) {
+        // A date is more specific than a weekday said with it ("saturday the 4th").
+        if matches!((self.out.day, day), (Some(DaySpec::Date(_)), DaySpec::Weekday(_))) {
+            return;
+        }
+        self.out.day = Some(day);
+    }
+
+    fn day(&mut self, i: usize) -> Option<usize> {
+        let today = self.today;
+        let w = self.w(i).to_string();
+        let next = self.w(i + 1).to_string();
+        if w == "today" {
+            self.set_day(DaySpec::Date(today));
+            return Some(1);
+        }
+        if w == "tonight" {
+            self.set_day(DaySpec::Date(today));
+            self.out.window = Some(Window { from: Some(Time::constant(17, 0, 0, 0)), until: None });
+            return Some(1);
+        }
+        if TOMORROW.contains(&w.as_str()) {
+            self.set_day(DaySpec::Date(today.tomorrow().ok()?));
+            return Some(1);
+        }
+        if w == "this" && ["morning", "afternoon", "evening"].contains(&next.as_str()) {
+            self.set_day(DaySpec::Date(today));
+            return None; // the part of the day is read next
+        }
+        if (w == "this" || w == "the") && (next == "weekend" || next == "wknd") || (w == "weekend" && i == 0) {
+            let sat = if today.weekday() == Weekday::Saturday { today } else { next_weekday(today, Weekday::Saturday) };
+            let sun = if today.weekday() == Weekday::Sunday { today } else { sat.tomorrow().ok()? };
+            self.set_day(DaySpec::Range(sat.min(sun), sun));
+            return Some(if w == "weekend" { 1 } else { 2 });
+        }
+        if w == "next" && next == "week" {
+            let mon = next_monday(today);
+            self.set_day(DaySpec::Range(mon, mon.checked_add(jiff::Span::new().days(6)).ok()?));
+            return Some(2);
+        }
+        if w == "next" {
+            if let Some(wd) = weekday(&next) {
+                let mon = next_monday(today);
+                let d = if wd == Weekday::Sunday { mon.checked_add(jiff::Span::new().days(6)).ok()? } else { next_weekday(mon.yesterday().ok()?, wd) };
+                self.set_day(DaySpec::Date(d));
+                return Some(2);
+            }
+        }
+        if let Some(wd) = weekday(&w) {
+            // "sat" and "sun" are words too; a weekday followed by another day word is still a weekday.
+            self.set_day(DaySpec::Weekday(wd));
+            return Some(1);
+        }
+        // Month and day: "june 12", "jun 12th", "12 june", "the 12th of june".
+        if let Some(m) = month(&w) {
+            let day = match self.toks.get(i + 1) {
+                Some(Tok::Num(d)) | Some(Tok::Ordinal(d)) => Some(*d),
+                _ => None,
+            };
+            if let Some(d) = day.filter(|d| (1..=31).contains(d)) {
+                self.set_day(DaySpec::Date(next_date(today, m, d)?));
+                self.out.ordinal_date = None;
+                return Some(2);
+            }
+            if w == "may" {
+                return None;
+            }
+        }
+        match self.toks.get(i) {
+            Some(Tok::Slash { month, day }) => {
+                if let Some(d) = next_date(today, *month, *day) {
+                    self.set_day(DaySpec::Date(d));
+                }
+                Some(1)
+            }
+            Some(Tok::Num(d)) | Some(Tok::Ordinal(d)) if self.words.get(i + 1).and_then(|m| month(m)).is_some() => {
+                let m = month(self.w(i + 1))?;
+                self.set_day(DaySpec::Date(next_date(today, m, *d)?));
+                Some(2)
+            }
+            Some(Tok::Num(d)) | Some(Tok::Ordinal(d)) if self.w(i + 1) == "of" && month(self.w(i + 2)).is_some() => {
+                let m = month(self.w(i + 2))?;
+                self.set_day(DaySpec::Date(next_date(today, m, *d)?));
+                Some(3)
+            }
+            Some(Tok::Ordinal(d)) if (1..=31).contains(d) => {
+                // "the 12th": a date, unless it picks from an offer list (decided by the dialogue).
+                if let Some(date) = next_day_of_month(today, *d) {
+                    self.out.ordinal_date = Some((*d, date));
+                }
+                Some(1)
+            }
+            _ => None,
+        }
+    }
+
+    fn time(&mut self, i: usize) -> Option<usize> {
+        let prev = if i > 0 { self.w(i - 1).to_string() } else { String::new() };
+        let mut used = 1;
+        let time = match self.toks.get(i)? {
+            Tok::Clock { hour, minute, meridiem } => clock(*hour, *minute, *meridiem),
+            Tok::Num(n) => {
+                let after = self.w(i + 1).to_string();
+                let meridiem = match after.as_str() {
+                    "am" | "a" => Some(Meridiem::Am),
+                    "pm" | "p" => Some(Meridiem::Pm),
+                    _ => None,
+                };
+                if meridiem.is_some() {
+                    used = 2;
+                    clock(*n, 0, meridiem)
+                } else if after == "oclock" || (after == "o" && self.w(i + 2) == "clock") {
+                    used = if after == "o" { 3 } else { 2 };
+                    clock(*n, 0, None)
+                } else if TIME_CUES.contains(&prev.as_str()) || prev == "after" || prev == "before" {
+                    clock(*n, 0, None)
+                } else if prev == "option" || prev == "number" || prev == "choice" {
+                    self.out.pick = Some(Pick::Nth(*n as usize));
+                    return Some(1);
+                } else if after.is_empty() || AFTER_TIME.contains(&after.as_str()) || weekday(&after).is_some() {
+                    // Pick or time: the dialogue knows whether an offer list is open.
+                    self.out.bare_number = Some(*n);
+                    return Some(1);
+                } else {
+                    // "2 sinks": a count, not a time.
+                    return Some(1);
+                }
+            }
+            Tok::Word(w) if w == "noon" || w == "midday" => Some(Time::constant(12, 0, 0, 0)),
+            Tok::Word(w) if w == "midnight" => Some(Time::constant(0, 0, 0, 0)),
+            Tok::Hash(n) => {
+                self.out.pick = Some(Pick::Nth(*n as usize));
+                return Some(1);
+            }
+            _ => return None,
+        };
+        let time = time?;
+        match prev.as_str() {
+            "after" => self.out.window = Some(Window { from: Some(time), ..self.out.window.unwrap_or_default() }),
+            "before" => self.out.window = Some(Window { until: Some(time), ..self.out.window.unwrap_or_default() }),
+            _ => self.out.time = Some(time),
+        }
+        Some(used)
+    }
+
+    fn part_of_day(&mut self, i: usize) -> Option<usize> {
+        let w = self.w(i);
+        let prev = if i > 0 { self.w(i - 1) } else { "" };
+        if prev == "good" {
+            return None; // "good morning" is a greeting
+        }
+        let window = match w {
+            "morning" | "mornings" | "am" => Window { from: None, until: Some(Time::constant(12, 0, 0, 0)) },
+            "afternoon" | "afternoons" => {
+                Window { from: Some(Time::constant(12, 0, 0, 0)), until: Some(Time::constant(17, 0, 0, 0)) }
+            }
+            "evening" | "evenings" | "night" => Window { from: Some(Time::constant(17, 0, 0, 0)), until: None },
+            _ => return None,
+        };
+        self.out.window = Some(window);
+        Some(1)
+    }
+
+    fn pick_or_earliest(&mut self, i: usize) -> Option<usize> {
+        let w = self.w(i);
+        let next = self.w(i + 1);
+        let nth = match w {
+            "first" | "1st" => Some(1),
+            "second" | "2nd" => Some(2),
+            "third" | "3rd" => Some(3),
+            _ => None,
+        };
+        if ["earliest", "soonest", "asap"].contains(&w)
+            || (w == "first" && next == "available")
+            || (w == "next" && next == "available")
+            || (w == "as" && next == "soon")
+        {
+            self.out.earliest = true;
+            // "first" alone may still pick the first offer; "earliest" too.
+            if w == "first" || w == "earliest" {
+                self.out.pick.get_or_insert(Pick::Nth(1));
+            }
+            return Some(if w == "as" { 4 } else { 1 });
+        }
+        if let Some(n) = nth {
+            self.out.pick = Some(Pick::Nth(n));
+            return Some(1);
+        }
+        if w == "last" && !["week", "time", "night"].contains(&next) {
+            self.out.pick = Some(Pick::Last);
+            return Some(1);
+        }
+        None
+    }
+}
+
+/// The service the words name: by name or alias, ignoring case and punctuation, allowing plurals and
+/// one-letter typos in words of five letters or more; the longest matched phrase wins.
+pub fn match_service(business: &Business, words: &[String]) -> Option<usize> {
+    let word_matches = |text: &str, alias: &str| {
+        text == alias
+            || text.strip_suffix('s') == Some(alias)
+            || text.strip_suffix("es") == Some(alias)
+            || (alias.chars().count() >= 5
+                && text.chars().count() >= 5
+                && !NOT_TYPOS.contains(&text)
+                && within_one_edit(text, alias))
+    };
+    let mut best: Option<(usize, usize)> = None; // (phrase length, service index)
+    for (si, service) in business.services.iter().enumerate() {
+        for phrase in &service.phrases {
+            let n = phrase.len();
+            if n == 0 || n > words.len() {
+                continue;
+            }
+            let found = words.windows(n).any(|win| win.iter().zip(phrase).all(|(t, a)| word_matches(t, a)));
+            let len = phrase.iter().map(|w| w.len()).sum::<usize>() + n - 1;
+            if found && best.is_none_or(|(l, _)| len > l) {
+                best = Some((len, si));
+            }
+        }
+    }
+    best.map(|(_, si)| si)
+}
