@@ -24,6 +24,8 @@ struct Cli {
 enum Command {
     /// Serve carrier webhooks and publish them to Kafka.
     Gateway,
+    /// Run a corpus of scripted conversations through the assistant and print the score.
+    Eval(cmd::eval::Args),
     /// Print the effective configuration (secrets masked) and exit.
     Config,
 }
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Gateway => cmd::gateway::run(config),
+        Command::Eval(args) => cmd::eval::run(args),
         Command::Config => {
             println!("{config:#?}");
             Ok(())

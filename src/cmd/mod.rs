@@ -1,5 +1,6 @@
 //! One module per subcommand. Each takes the loaded config and runs until done or signalled.
 
+pub mod eval;
 pub mod gateway;
 
 /// How a subcommand failed: a configuration the program refuses (exit 64), or anything else.

@@ -99,16 +99,29 @@ const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
 impl Business {
     pub fn from_profile(p: Profile) -> Result<Self, ProfileError> {
-        let err = |problem: String| ProfileError { id: p.id.clone(), problem };
-        let phone = PhoneNumber::parse(&p.phone_number).map_err(|e| err(format!("phone_number: {e}")))?;
-        let owner_phone = PhoneNumber::parse(&p.owner_phone).map_err(|e| err(format!("owner_phone: {e}")))?;
-        let tz = TimeZone::get(&p.timezone).map_err(|_| err(format!("unknown timezone {:?}", p.timezone)))?;
+        let err = |problem: String| ProfileError {
+            id: p.id.clone(),
+            problem,
+        };
+        let phone =
+            PhoneNumber::parse(&p.phone_number).map_err(|e| err(format!("phone_number: {e}")))?;
+        let owner_phone =
+            PhoneNumber::parse(&p.owner_phone).map_err(|e| err(format!("owner_phone: {e}")))?;
+        let tz = TimeZone::get(&p.timezone)
+            .map_err(|_| err(format!("unknown timezone {:?}", p.timezone)))?;
         let mut hours: [Vec<(Time, Time)>; 7] = Default::default();
         for (day, intervals) in &p.hours {
-            let i = DAYS.iter().position(|d| d == day).ok_or_else(|| err(format!("hours: unknown day {day:?}")))?;
+            let i = DAYS
+                .iter()
+                .position(|d| d == day)
+                .ok_or_else(|| err(format!("hours: unknown day {day:?}")))?;
             for [open, close] in intervals {
-                let open: Time = open.parse().map_err(|_| err(format!("hours.{day}: bad time {open:?}")))?;
-                let close: Time = close.parse().map_err(|_| err(format!("hours.{day}: bad time {close:?}")))?;
+                let open: Time = open
+                    .parse()
+                    .map_err(|_| err(format!("hours.{day}: bad time {open:?}")))?;
+                let close: Time = close
+                    .parse()
+                    .map_err(|_| err(format!("hours.{day}: bad time {close:?}")))?;
                 if close <= open {
                     return Err(err(format!("hours.{day}: closes before it opens")));
                 }
@@ -119,11 +132,20 @@ impl Business {
         let closed = p
             .closed_dates
             .iter()
-            .map(|d| d.parse::<Date>().map_err(|_| err(format!("closed_dates: bad date {d:?}"))))
+            .map(|d| {
+                d.parse::<Date>()
+                    .map_err(|_| err(format!("closed_dates: bad date {d:?}")))
+            })
             .collect::<Result<_, _>>()?;
         let r = p.booking;
-        if r.slot_interval_min <= 0 || r.min_notice_min < 0 || r.horizon_days <= 0 || r.capacity == 0 {
-            return Err(err("booking: interval, horizon and capacity must be positive".into()));
+        if r.slot_interval_min <= 0
+            || r.min_notice_min < 0
+            || r.horizon_days <= 0
+            || r.capacity == 0
+        {
+            return Err(err(
+                "booking: interval, horizon and capacity must be positive".into(),
+            ));
         }
         if p.services.is_empty() {
             return Err(err("no services".into()));
@@ -133,7 +155,10 @@ impl Business {
             .iter()
             .map(|s| {
                 if s.duration_min <= 0 || s.buffer_after_min < 0 || s.price_cents < 0 {
-                    return Err(err(format!("service {:?}: duration, buffer or price out of range", s.id)));
+                    return Err(err(format!(
+                        "service {:?}: duration, buffer or price out of range",
+                        s.id
+                    )));
                 }
                 let phrases = std::iter::once(&s.name)
                     .chain(&s.aliases)
@@ -150,7 +175,12 @@ impl Business {
                 })
             })
             .collect::<Result<_, _>>()?;
-        let urgent = p.urgent_keywords.iter().map(|k| normalise_phrase(k)).filter(|w| !w.is_empty()).collect();
+        let urgent = p
+            .urgent_keywords
+            .iter()
+            .map(|k| normalise_phrase(k))
+            .filter(|w| !w.is_empty())
+            .collect();
         Ok(Business {
             id: p.id.clone(),
             name: p.name.clone(),
@@ -180,6 +210,10 @@ impl Business {
 }
 
 pub fn load_file(json: &str) -> Result<Vec<Business>, String> {
-    let file: ProfileFile = serde_json::from_str(json).map_err(|e| format!("not a businesses file: {e}"))?;
-    file.businesses.into_iter().map(|p| Business::from_profile(p).map_err(|e| e.to_string())).collect()
+    let file: ProfileFile =
+        serde_json::from_str(json).map_err(|e| format!("not a businesses file: {e}"))?;
+    file.businesses
+        .into_iter()
+        .map(|p| Business::from_profile(p).map_err(|e| e.to_string()))
+        .collect()
 }

@@ -4,6 +4,7 @@
 //! that depends on the conversation (is "2" a pick or 2pm? which Wednesday?) is left to the dialogue.
 
 use jiff::civil::{Date, Time, Weekday};
+use serde::{Deserialize, Serialize};
 
 use super::text::{tokenize, within_one_edit, Meridiem, Tok};
 use crate::profile::Business;
@@ -18,7 +19,7 @@ pub enum DaySpec {
 }
 
 /// Start times allowed by a part of the day or by "after"/"before": `from <= t < until`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Window {
     pub from: Option<Time>,
     pub until: Option<Time>,
@@ -79,16 +80,34 @@ impl Parsed {
             || self.pick.is_some()
             || self.bare_number.is_some()
             || self.ordinal_date.is_some()
-            || i.opt_out || i.opt_in || i.help || i.urgent || i.human || i.cancel || i.change
-            || i.price || i.hours || i.address || i.close || i.greeting || i.thanks || i.yes
+            || i.opt_out
+            || i.opt_in
+            || i.help
+            || i.urgent
+            || i.human
+            || i.cancel
+            || i.change
+            || i.price
+            || i.hours
+            || i.address
+            || i.close
+            || i.greeting
+            || i.thanks
+            || i.yes
     }
 }
 
 const WEEKDAYS: [(&[&str], Weekday); 7] = [
     (&["monday", "mon", "mondays"], Weekday::Monday),
     (&["tuesday", "tue", "tues", "tuesdays"], Weekday::Tuesday),
-    (&["wednesday", "wed", "weds", "wednesdays"], Weekday::Wednesday),
-    (&["thursday", "thu", "thur", "thurs", "thursdays"], Weekday::Thursday),
+    (
+        &["wednesday", "wed", "weds", "wednesdays"],
+        Weekday::Wednesday,
+    ),
+    (
+        &["thursday", "thu", "thur", "thurs", "thursdays"],
+        Weekday::Thursday,
+    ),
     (&["friday", "fri", "fridays"], Weekday::Friday),
     (&["saturday", "sat", "saturdays"], Weekday::Saturday),
     (&["sunday", "sun", "sundays"], Weekday::Sunday),
@@ -109,30 +128,48 @@ const MONTHS: [&[&str]; 12] = [
     &["december", "dec"],
 ];
 
-const TOMORROW: [&str; 8] = ["tomorrow", "tmrw", "tmr", "tmrow", "tomorow", "tommorow", "tommorrow", "2morrow"];
+const TOMORROW: [&str; 8] = [
+    "tomorrow",
+    "tmrw",
+    "tmr",
+    "tmrow",
+    "tomorow",
+    "tommorow",
+    "tommorrow",
+    "2morrow",
+];
 
 /// Words after a bare number that still leave it a time ("11 works", "3 then", "2 tomorrow").
 const AFTER_TIME: [&str; 28] = [
-    "works", "work", "then", "ok", "okay", "pls", "please", "is", "would", "could", "sounds", "good", "fine",
-    "for", "on", "this", "today", "tomorrow", "tmrw", "tonight", "and", "or", "if", "instead", "ish", "thanks",
-    "thx", "oclock",
+    "works", "work", "then", "ok", "okay", "pls", "please", "is", "would", "could", "sounds",
+    "good", "fine", "for", "on", "this", "today", "tomorrow", "tmrw", "tonight", "and", "or", "if",
+    "instead", "ish", "thanks", "thx", "oclock",
 ];
 
 /// Words before a number that make it a clock time.
-const TIME_CUES: [&str; 9] = ["at", "around", "about", "by", "til", "till", "until", "it", "say"];
+const TIME_CUES: [&str; 9] = [
+    "at", "around", "about", "by", "til", "till", "until", "it", "say",
+];
 
 /// Common words never read as a one-letter typo of a service word.
 const NOT_TYPOS: [&str; 24] = [
-    "quite", "quiet", "there", "their", "where", "which", "about", "after", "could", "would", "should", "today",
-    "hours", "later", "maybe", "great", "thanks", "sorry", "works", "texts", "right", "water", "price", "times",
+    "quite", "quiet", "there", "their", "where", "which", "about", "after", "could", "would",
+    "should", "today", "hours", "later", "maybe", "great", "thanks", "sorry", "works", "texts",
+    "right", "water", "price", "times",
 ];
 
 fn weekday(w: &str) -> Option<Weekday> {
-    WEEKDAYS.iter().find(|(names, _)| names.contains(&w)).map(|(_, d)| *d)
+    WEEKDAYS
+        .iter()
+        .find(|(names, _)| names.contains(&w))
+        .map(|(_, d)| *d)
 }
 
 fn month(w: &str) -> Option<u32> {
-    MONTHS.iter().position(|names| names.contains(&w)).map(|i| i as u32 + 1)
+    MONTHS
+        .iter()
+        .position(|names| names.contains(&w))
+        .map(|i| i as u32 + 1)
 }
 
 /// Resolves an hour and minute as callers mean them: without am/pm, 1–7 is afternoon, 8–11 morning,
@@ -205,7 +242,12 @@ pub fn parse(text: &str, business: &Business, today: Date) -> Parsed {
             _ => String::new(),
         })
         .collect();
-    let mut c = Cursor { toks: &toks, words, today, out: Parsed::default() };
+    let mut c = Cursor {
+        toks: &toks,
+        words,
+        today,
+        out: Parsed::default(),
+    };
     c.intents(business);
     c.out.service = match_service(business, &c.words);
     let mut i = 0;
@@ -221,7 +263,9 @@ impl Cursor<'_> {
     }
 
     fn has(&self, phrase: &[&str]) -> bool {
-        self.words.windows(phrase.len()).any(|win| win.iter().zip(phrase).all(|(a, b)| a == b))
+        self.words
+            .windows(phrase.len())
+            .any(|win| win.iter().zip(phrase).all(|(a, b)| a == b))
     }
 
     fn only(&self, options: &[&str]) -> bool {
@@ -233,40 +277,118 @@ impl Cursor<'_> {
         let any = |c: &Self, words: &[&str]| words.iter().any(|w| c.words.iter().any(|x| x == w));
         let phrases = |c: &Self, ps: &[&[&str]]| ps.iter().any(|p| c.has(p));
         let i = Intents {
-            opt_out: self.only(&["stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout"])
-                || phrases(self, &[
-                    &["stop", "texting"], &["stop", "messaging"], &["stop", "sending"], &["stop", "contacting"],
-                    &["dont", "text"], &["do", "not", "text"], &["dont", "message"], &["remove", "me"],
-                    &["take", "me", "off"], &["unsubscribe"], &["opt", "out"], &["no", "more", "texts"],
+            opt_out: self.only(&[
+                "stop",
+                "stopall",
+                "unsubscribe",
+                "cancel",
+                "end",
+                "quit",
+                "revoke",
+                "optout",
+            ]) || phrases(
+                self,
+                &[
+                    &["stop", "texting"],
+                    &["stop", "messaging"],
+                    &["stop", "sending"],
+                    &["stop", "contacting"],
+                    &["dont", "text"],
+                    &["do", "not", "text"],
+                    &["dont", "message"],
+                    &["remove", "me"],
+                    &["take", "me", "off"],
+                    &["unsubscribe"],
+                    &["opt", "out"],
+                    &["no", "more", "texts"],
                     &["leave", "me", "alone"],
-                ]),
+                ],
+            ),
             opt_in: self.only(&["start", "unstop", "yes"]),
             help: self.only(&["help", "info"]),
             urgent: business.urgent.iter().any(|p| {
                 let p: Vec<&str> = p.iter().map(String::as_str).collect();
-                self.has(&p) || (p.len() == 1 && self.words.iter().any(|w| *w == format!("{}s", p[0])))
+                self.has(&p)
+                    || (p.len() == 1 && self.words.iter().any(|w| *w == format!("{}s", p[0])))
             }),
-            human: phrases(self, &[
-                &["call", "me"], &["call", "back"], &["callback"], &["real", "person"], &["a", "person"],
-                &["human"], &["speak", "to"], &["talk", "to"], &["representative"], &["someone", "call"],
-                &["give", "me", "a", "call"], &["the", "owner"], &["a", "manager"],
-            ]),
+            human: phrases(
+                self,
+                &[
+                    &["call", "me"],
+                    &["call", "back"],
+                    &["callback"],
+                    &["real", "person"],
+                    &["a", "person"],
+                    &["human"],
+                    &["speak", "to"],
+                    &["talk", "to"],
+                    &["representative"],
+                    &["someone", "call"],
+                    &["give", "me", "a", "call"],
+                    &["the", "owner"],
+                    &["a", "manager"],
+                ],
+            ),
             cancel: any(self, &["cancel", "cancellation"]),
-            change: any(self, &["reschedule", "move", "change", "switch", "push", "instead", "actually", "rather"])
-                || self.has(&["make", "it"]),
-            price: any(self, &["price", "prices", "pricing", "cost", "costs", "charge", "rates", "fee"])
-                || self.has(&["how", "much"]),
-            hours: any(self, &["hours", "open", "opens", "close", "closes", "closing"]),
-            address: any(self, &["where", "address", "located", "location", "directions"]),
-            close: phrases(self, &[
-                &["wrong", "number"], &["no", "thanks"], &["no", "thank"], &["not", "interested"],
-                &["never", "mind"], &["nevermind"], &["nvm"], &["all", "set"], &["already", "got"],
-                &["found", "someone"], &["dont", "need"],
-            ]),
+            change: any(
+                self,
+                &[
+                    "reschedule",
+                    "move",
+                    "change",
+                    "switch",
+                    "push",
+                    "instead",
+                    "actually",
+                    "rather",
+                ],
+            ) || self.has(&["make", "it"]),
+            price: any(
+                self,
+                &[
+                    "price", "prices", "pricing", "cost", "costs", "charge", "rates", "fee",
+                ],
+            ) || self.has(&["how", "much"]),
+            hours: any(
+                self,
+                &["hours", "open", "opens", "close", "closes", "closing"],
+            ),
+            address: any(
+                self,
+                &["where", "address", "located", "location", "directions"],
+            ),
+            close: phrases(
+                self,
+                &[
+                    &["wrong", "number"],
+                    &["no", "thanks"],
+                    &["no", "thank"],
+                    &["not", "interested"],
+                    &["never", "mind"],
+                    &["nevermind"],
+                    &["nvm"],
+                    &["all", "set"],
+                    &["already", "got"],
+                    &["found", "someone"],
+                    &["dont", "need"],
+                ],
+            ),
             greeting: any(self, &["hi", "hello", "hey", "hiya", "howdy", "yo"])
-                || phrases(self, &[&["good", "morning"], &["good", "afternoon"], &["good", "evening"]]),
+                || phrases(
+                    self,
+                    &[
+                        &["good", "morning"],
+                        &["good", "afternoon"],
+                        &["good", "evening"],
+                    ],
+                ),
             thanks: any(self, &["thanks", "thank", "thx", "ty", "appreciate"]),
-            yes: any(self, &["yes", "yeah", "yep", "sure", "ok", "okay", "great", "cool", "perfect"]),
+            yes: any(
+                self,
+                &[
+                    "yes", "yeah", "yep", "sure", "ok", "okay", "great", "cool", "perfect",
+                ],
+            ),
         };
         self.out.intents = i;
     }
@@ -292,7 +414,10 @@ impl Cursor<'_> {
 
     fn set_day(&mut self, day: DaySpec) {
         // A date is more specific than a weekday said with it ("saturday the 4th").
-        if matches!((self.out.day, day), (Some(DaySpec::Date(_)), DaySpec::Weekday(_))) {
+        if matches!(
+            (self.out.day, day),
+            (Some(DaySpec::Date(_)), DaySpec::Weekday(_))
+        ) {
             return;
         }
         self.out.day = Some(day);
@@ -308,7 +433,10 @@ impl Cursor<'_> {
         }
         if w == "tonight" {
             self.set_day(DaySpec::Date(today));
-            self.out.window = Some(Window { from: Some(Time::constant(17, 0, 0, 0)), until: None });
+            self.out.window = Some(Window {
+                from: Some(Time::constant(17, 0, 0, 0)),
+                until: None,
+            });
             return Some(1);
         }
         if TOMORROW.contains(&w.as_str()) {
@@ -319,21 +447,38 @@ impl Cursor<'_> {
             self.set_day(DaySpec::Date(today));
             return None; // the part of the day is read next
         }
-        if (w == "this" || w == "the") && (next == "weekend" || next == "wknd") || (w == "weekend" && i == 0) {
-            let sat = if today.weekday() == Weekday::Saturday { today } else { next_weekday(today, Weekday::Saturday) };
-            let sun = if today.weekday() == Weekday::Sunday { today } else { sat.tomorrow().ok()? };
+        if (w == "this" || w == "the") && (next == "weekend" || next == "wknd")
+            || (w == "weekend" && i == 0)
+        {
+            let sat = if today.weekday() == Weekday::Saturday {
+                today
+            } else {
+                next_weekday(today, Weekday::Saturday)
+            };
+            let sun = if today.weekday() == Weekday::Sunday {
+                today
+            } else {
+                sat.tomorrow().ok()?
+            };
             self.set_day(DaySpec::Range(sat.min(sun), sun));
             return Some(if w == "weekend" { 1 } else { 2 });
         }
         if w == "next" && next == "week" {
             let mon = next_monday(today);
-            self.set_day(DaySpec::Range(mon, mon.checked_add(jiff::Span::new().days(6)).ok()?));
+            self.set_day(DaySpec::Range(
+                mon,
+                mon.checked_add(jiff::Span::new().days(6)).ok()?,
+            ));
             return Some(2);
         }
         if w == "next" {
             if let Some(wd) = weekday(&next) {
                 let mon = next_monday(today);
-                let d = if wd == Weekday::Sunday { mon.checked_add(jiff::Span::new().days(6)).ok()? } else { next_weekday(mon.yesterday().ok()?, wd) };
+                let d = if wd == Weekday::Sunday {
+                    mon.checked_add(jiff::Span::new().days(6)).ok()?
+                } else {
+                    next_weekday(mon.yesterday().ok()?, wd)
+                };
                 self.set_day(DaySpec::Date(d));
                 return Some(2);
             }
@@ -365,12 +510,16 @@ impl Cursor<'_> {
                 }
                 Some(1)
             }
-            Some(Tok::Num(d)) | Some(Tok::Ordinal(d)) if self.words.get(i + 1).and_then(|m| month(m)).is_some() => {
+            Some(Tok::Num(d)) | Some(Tok::Ordinal(d))
+                if self.words.get(i + 1).and_then(|m| month(m)).is_some() =>
+            {
                 let m = month(self.w(i + 1))?;
                 self.set_day(DaySpec::Date(next_date(today, m, *d)?));
                 Some(2)
             }
-            Some(Tok::Num(d)) | Some(Tok::Ordinal(d)) if self.w(i + 1) == "of" && month(self.w(i + 2)).is_some() => {
+            Some(Tok::Num(d)) | Some(Tok::Ordinal(d))
+                if self.w(i + 1) == "of" && month(self.w(i + 2)).is_some() =>
+            {
                 let m = month(self.w(i + 2))?;
                 self.set_day(DaySpec::Date(next_date(today, m, *d)?));
                 Some(3)
@@ -387,10 +536,18 @@ impl Cursor<'_> {
     }
 
     fn time(&mut self, i: usize) -> Option<usize> {
-        let prev = if i > 0 { self.w(i - 1).to_string() } else { String::new() };
+        let prev = if i > 0 {
+            self.w(i - 1).to_string()
+        } else {
+            String::new()
+        };
         let mut used = 1;
         let time = match self.toks.get(i)? {
-            Tok::Clock { hour, minute, meridiem } => clock(*hour, *minute, *meridiem),
+            Tok::Clock {
+                hour,
+                minute,
+                meridiem,
+            } => clock(*hour, *minute, *meridiem),
             Tok::Num(n) => {
                 let after = self.w(i + 1).to_string();
                 let meridiem = match after.as_str() {
@@ -404,12 +561,16 @@ impl Cursor<'_> {
                 } else if after == "oclock" || (after == "o" && self.w(i + 2) == "clock") {
                     used = if after == "o" { 3 } else { 2 };
                     clock(*n, 0, None)
-                } else if TIME_CUES.contains(&prev.as_str()) || prev == "after" || prev == "before" {
+                } else if TIME_CUES.contains(&prev.as_str()) || prev == "after" || prev == "before"
+                {
                     clock(*n, 0, None)
                 } else if prev == "option" || prev == "number" || prev == "choice" {
                     self.out.pick = Some(Pick::Nth(*n as usize));
                     return Some(1);
-                } else if after.is_empty() || AFTER_TIME.contains(&after.as_str()) || weekday(&after).is_some() {
+                } else if after.is_empty()
+                    || AFTER_TIME.contains(&after.as_str())
+                    || weekday(&after).is_some()
+                {
                     // Pick or time: the dialogue knows whether an offer list is open.
                     self.out.bare_number = Some(*n);
                     return Some(1);
@@ -428,25 +589,47 @@ impl Cursor<'_> {
         };
         let time = time?;
         match prev.as_str() {
-            "after" => self.out.window = Some(Window { from: Some(time), ..self.out.window.unwrap_or_default() }),
-            "before" => self.out.window = Some(Window { until: Some(time), ..self.out.window.unwrap_or_default() }),
+            "after" => {
+                self.out.window = Some(Window {
+                    from: Some(time),
+                    ..self.out.window.unwrap_or_default()
+                })
+            }
+            "before" => {
+                self.out.window = Some(Window {
+                    until: Some(time),
+                    ..self.out.window.unwrap_or_default()
+                })
+            }
             _ => self.out.time = Some(time),
         }
         Some(used)
     }
 
     fn part_of_day(&mut self, i: usize) -> Option<usize> {
-        let w = self.w(i);
-        let prev = if i > 0 { self.w(i - 1) } else { "" };
+        let w = self.w(i).to_string();
+        let prev = if i > 0 {
+            self.w(i - 1).to_string()
+        } else {
+            String::new()
+        };
+        let (w, prev) = (w.as_str(), prev.as_str());
         if prev == "good" {
             return None; // "good morning" is a greeting
         }
         let window = match w {
-            "morning" | "mornings" | "am" => Window { from: None, until: Some(Time::constant(12, 0, 0, 0)) },
-            "afternoon" | "afternoons" => {
-                Window { from: Some(Time::constant(12, 0, 0, 0)), until: Some(Time::constant(17, 0, 0, 0)) }
-            }
-            "evening" | "evenings" | "night" => Window { from: Some(Time::constant(17, 0, 0, 0)), until: None },
+            "morning" | "mornings" | "am" => Window {
+                from: None,
+                until: Some(Time::constant(12, 0, 0, 0)),
+            },
+            "afternoon" | "afternoons" => Window {
+                from: Some(Time::constant(12, 0, 0, 0)),
+                until: Some(Time::constant(17, 0, 0, 0)),
+            },
+            "evening" | "evenings" | "night" => Window {
+                from: Some(Time::constant(17, 0, 0, 0)),
+                until: None,
+            },
             _ => return None,
         };
         self.out.window = Some(window);
@@ -454,8 +637,9 @@ impl Cursor<'_> {
     }
 
     fn pick_or_earliest(&mut self, i: usize) -> Option<usize> {
-        let w = self.w(i);
-        let next = self.w(i + 1);
+        let w = self.w(i).to_string();
+        let next = self.w(i + 1).to_string();
+        let (w, next) = (w.as_str(), next.as_str());
         let nth = match w {
             "first" | "1st" => Some(1),
             "second" | "2nd" => Some(2),
@@ -505,7 +689,9 @@ pub fn match_service(business: &Business, words: &[String]) -> Option<usize> {
             if n == 0 || n > words.len() {
                 continue;
             }
-            let found = words.windows(n).any(|win| win.iter().zip(phrase).all(|(t, a)| word_matches(t, a)));
+            let found = words
+                .windows(n)
+                .any(|win| win.iter().zip(phrase).all(|(t, a)| word_matches(t, a)));
             let len = phrase.iter().map(|w| w.len()).sum::<usize>() + n - 1;
             if found && best.is_none_or(|(l, _)| len > l) {
                 best = Some((len, si));

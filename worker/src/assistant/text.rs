@@ -9,9 +9,16 @@ pub enum Tok {
     /// A bare number: "3", "11".
     Num(u32),
     /// A clock time: "3pm" (3, 0, Some(Pm)), "3:30" (3, 30, None), "15:00".
-    Clock { hour: u32, minute: u32, meridiem: Option<Meridiem> },
+    Clock {
+        hour: u32,
+        minute: u32,
+        meridiem: Option<Meridiem>,
+    },
     /// "6/12": month and day.
-    Slash { month: u32, day: u32 },
+    Slash {
+        month: u32,
+        day: u32,
+    },
     /// "12th", "2nd".
     Ordinal(u32),
     /// "#2".
@@ -39,12 +46,15 @@ impl Tok {
 
 /// Normalises a service name, alias or keyword into words.
 pub fn normalise_phrase(text: &str) -> Vec<String> {
-    tokenize(text).into_iter().map(|t| match t {
-        Tok::Word(w) => w,
-        Tok::Num(n) | Tok::Hash(n) | Tok::Ordinal(n) => n.to_string(),
-        Tok::Clock { hour, minute, .. } => format!("{hour}{minute:02}"),
-        Tok::Slash { month, day } => format!("{month}{day}"),
-    }).collect()
+    tokenize(text)
+        .into_iter()
+        .map(|t| match t {
+            Tok::Word(w) => w,
+            Tok::Num(n) | Tok::Hash(n) | Tok::Ordinal(n) => n.to_string(),
+            Tok::Clock { hour, minute, .. } => format!("{hour}{minute:02}"),
+            Tok::Slash { month, day } => format!("{month}{day}"),
+        })
+        .collect()
 }
 
 pub fn tokenize(text: &str) -> Vec<Tok> {
@@ -89,7 +99,9 @@ pub fn tokenize(text: &str) -> Vec<Tok> {
 }
 
 fn classify(chunk: &str, hash: bool, toks: &mut Vec<Tok>) {
-    let digits_end = chunk.find(|c: char| !c.is_ascii_digit()).unwrap_or(chunk.len());
+    let digits_end = chunk
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(chunk.len());
     if digits_end == 0 {
         toks.push(Tok::Word(chunk.to_string()));
         return;
@@ -109,17 +121,35 @@ fn classify(chunk: &str, hash: bool, toks: &mut Vec<Tok>) {
         _ => None,
     };
     if let Some(m) = meridiem(rest) {
-        toks.push(Tok::Clock { hour: n, minute: 0, meridiem: Some(m) });
+        toks.push(Tok::Clock {
+            hour: n,
+            minute: 0,
+            meridiem: Some(m),
+        });
         return;
     }
     if let Some(after) = rest.strip_prefix(':') {
-        let mend = after.find(|c: char| !c.is_ascii_digit()).unwrap_or(after.len());
+        let mend = after
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(after.len());
         let (mins, tail) = after.split_at(mend);
         if mins.len() == 2 {
             if let Ok(minute) = mins.parse::<u32>() {
                 match (tail, meridiem(tail)) {
-                    ("", _) => return toks.push(Tok::Clock { hour: n, minute, meridiem: None }),
-                    (_, Some(m)) => return toks.push(Tok::Clock { hour: n, minute, meridiem: Some(m) }),
+                    ("", _) => {
+                        return toks.push(Tok::Clock {
+                            hour: n,
+                            minute,
+                            meridiem: None,
+                        })
+                    }
+                    (_, Some(m)) => {
+                        return toks.push(Tok::Clock {
+                            hour: n,
+                            minute,
+                            meridiem: Some(m),
+                        })
+                    }
                     _ => {}
                 }
             }
@@ -154,7 +184,10 @@ pub fn within_one_edit(a: &str, b: &str) -> bool {
         // One substitution, or one adjacent swap.
         let rest_equal = |from: usize| a[from..] == b[from..];
         return rest_equal(prefix + 1)
-            || (prefix + 1 < la && a[prefix] == b[prefix + 1] && a[prefix + 1] == b[prefix] && rest_equal(prefix + 2));
+            || (prefix + 1 < la
+                && a[prefix] == b[prefix + 1]
+                && a[prefix + 1] == b[prefix]
+                && rest_equal(prefix + 2));
     }
     let (long, short) = if la > lb { (&a, &b) } else { (&b, &a) };
     long[prefix + 1..] == short[prefix..]
@@ -172,12 +205,50 @@ mod tests {
     fn words_numbers_and_clock_forms() {
         assert_eq!(
             tokenize("Hi! Can I get a haircut tomorrow at 2?"),
-            [w("hi"), w("can"), w("i"), w("get"), w("a"), w("haircut"), w("tomorrow"), w("at"), Tok::Num(2)]
+            [
+                w("hi"),
+                w("can"),
+                w("i"),
+                w("get"),
+                w("a"),
+                w("haircut"),
+                w("tomorrow"),
+                w("at"),
+                Tok::Num(2)
+            ]
         );
-        assert_eq!(tokenize("3pm")[0], Tok::Clock { hour: 3, minute: 0, meridiem: Some(Meridiem::Pm) });
-        assert_eq!(tokenize("at 3:30")[1], Tok::Clock { hour: 3, minute: 30, meridiem: None });
-        assert_eq!(tokenize("5:30PM")[0], Tok::Clock { hour: 5, minute: 30, meridiem: Some(Meridiem::Pm) });
-        assert_eq!(tokenize("15:00")[0], Tok::Clock { hour: 15, minute: 0, meridiem: None });
+        assert_eq!(
+            tokenize("3pm")[0],
+            Tok::Clock {
+                hour: 3,
+                minute: 0,
+                meridiem: Some(Meridiem::Pm)
+            }
+        );
+        assert_eq!(
+            tokenize("at 3:30")[1],
+            Tok::Clock {
+                hour: 3,
+                minute: 30,
+                meridiem: None
+            }
+        );
+        assert_eq!(
+            tokenize("5:30PM")[0],
+            Tok::Clock {
+                hour: 5,
+                minute: 30,
+                meridiem: Some(Meridiem::Pm)
+            }
+        );
+        assert_eq!(
+            tokenize("15:00")[0],
+            Tok::Clock {
+                hour: 15,
+                minute: 0,
+                meridiem: None
+            }
+        );
         assert_eq!(tokenize("8 a.m.")[..2], [Tok::Num(8), w("am")]);
         assert_eq!(tokenize("on 6/12")[1], Tok::Slash { month: 6, day: 12 });
         assert_eq!(tokenize("the 12th")[1], Tok::Ordinal(12));

@@ -1,0 +1,293 @@
+//! One event, one transaction: claim the event id, decide (the text-back policy for a missed call,
+//! the assistant for a text), write state, appointments and outgoing texts, commit. A redelivered
+//! event finds its id claimed and changes nothing, so Kafka's at-least-once delivery gives each caller
+//! exactly one text per decision.
+
+use jiff::{SignedDuration, Timestamp};
+use textback_schemas::{Detail, Event, InboundSms};
+use uuid::Uuid;
+
+use crate::assistant::{self, Action, Input, State};
+use crate::profile::Business;
+use crate::store::{Conversation, NewAppointment, OutKind, Outgoing, Result, Store, Tx};
+
+/// Carrier error codes that mean the recipient has unsubscribed (Twilio 21610; Telnyx 40300).
+const UNSUBSCRIBED: [&str; 2] = ["21610", "40300"];
+
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// No second text-back to the same caller within this window: repeat calls must not spam.
+    pub cooldown: SignedDuration,
+    /// A conversation quiet for longer than this starts afresh on the next missed call.
+    pub conversation_idle: SignedDuration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            cooldown: SignedDuration::from_mins(15),
+            conversation_idle: SignedDuration::from_hours(24),
+        }
+    }
+}
+
+/// What handling an event did: for metrics and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    Duplicate,
+    UnknownNumber,
+    TextBackQueued,
+    SuppressedOptedOut,
+    SuppressedCooldown,
+    Replied {
+        texts: usize,
+        booked: bool,
+        handed_off: bool,
+        opted_out: bool,
+    },
+    Recorded,
+}
+
+pub async fn handle<S: Store>(
+    store: &S,
+    policy: &Policy,
+    event: &Event,
+    now: Timestamp,
+) -> Result<Handled> {
+    let mut tx = store.begin().await?;
+    if !tx.claim_event(event.id).await? {
+        return Ok(Handled::Duplicate);
+    }
+    let Some(business) = tx.business_by_number(&event.business_number).await? else {
+        tx.commit().await?;
+        return Ok(Handled::UnknownNumber);
+    };
+    let handled = match &event.detail {
+        Detail::MissedCall(_) => missed_call(&mut tx, policy, &business, event, now).await?,
+        Detail::InboundSms(sms) => inbound(&mut tx, policy, &business, event, sms, now).await?,
+        Detail::CallAnswered(_) => Handled::Recorded,
+        Detail::MessageStatus(status) => {
+            if status
+                .error_code
+                .as_deref()
+                .is_some_and(|c| UNSUBSCRIBED.contains(&c))
+            {
+                tx.set_opted_out(&business.id, &event.caller_number, true, now)
+                    .await?;
+            }
+            Handled::Recorded
+        }
+    };
+    tx.commit().await?;
+    Ok(handled)
+}
+
+async fn open_conversation<T: Tx>(
+    tx: &mut T,
+    policy: &Policy,
+    business: &Business,
+    event: &Event,
+    now: Timestamp,
+) -> Result<Conversation> {
+    let existing = tx.conversation(&business.id, &event.caller_number).await?;
+    Ok(match existing {
+        Some(c) if now.duration_since(c.last_activity_at) < policy.conversation_idle => c,
+        _ => Conversation {
+            id: Uuid::new_v4(),
+            business_id: business.id.clone(),
+            caller: event.caller_number.clone(),
+            state: State::default(),
+            started_at: now,
+            last_activity_at: now,
+            last_textback_at: None,
+        },
+    })
+}
+
+fn outgoing(
+    business: &Business,
+    conversation: &Conversation,
+    event: &Event,
+    kind: OutKind,
+    body: String,
+    now: Timestamp,
+) -> Outgoing {
+    let to = match kind {
+        OutKind::OwnerAlert => business.owner_phone.clone(),
+        _ => conversation.caller.clone(),
+    };
+    Outgoing {
+        id: Uuid::new_v4(),
+        business_id: business.id.clone(),
+        conversation_id: Some(conversation.id),
+        from: business.phone.clone(),
+        to,
+        body,
+        kind,
+        queued_at: now,
+        event_received_at: event.received_at,
+    }
+}
+
+async fn missed_call<T: Tx>(
+    tx: &mut T,
+    policy: &Policy,
+    business: &Business,
+    event: &Event,
+    now: Timestamp,
+) -> Result<Handled> {
+    if tx.opted_out(&business.id, &event.caller_number).await? {
+        return Ok(Handled::SuppressedOptedOut);
+    }
+    let mut conversation = open_conversation(tx, policy, business, event, now).await?;
+    if conversation
+        .last_textback_at
+        .is_some_and(|at| now.duration_since(at) < policy.cooldown)
+    {
+        return Ok(Handled::SuppressedCooldown);
+    }
+    let local = now.to_zoned(business.tz.clone()).datetime();
+    let body = assistant::textback(business, local);
+    tx.enqueue(&outgoing(
+        business,
+        &conversation,
+        event,
+        OutKind::TextBack,
+        body,
+        now,
+    ))
+    .await?;
+    conversation.last_textback_at = Some(now);
+    conversation.last_activity_at = now;
+    tx.save_conversation(&conversation).await?;
+    Ok(Handled::TextBackQueued)
+}
+
+async fn inbound<T: Tx>(
+    tx: &mut T,
+    policy: &Policy,
+    business: &Business,
+    event: &Event,
+    sms: &InboundSms,
+    now: Timestamp,
+) -> Result<Handled> {
+    let mut conversation = open_conversation(tx, policy, business, event, now).await?;
+    tx.record_inbound(conversation.id, &sms.message_id, &sms.body, now)
+        .await?;
+    let opted_out = tx.opted_out(&business.id, &event.caller_number).await?;
+    // A slot can only be taken between reading the calendar and writing the booking if another
+    // transaction got there first; then the assistant decides again on the fresh calendar, and the
+    // caller gets the next offers instead of an error.
+    let mut attempt = 0;
+    let (outcome, booked) = loop {
+        attempt += 1;
+        let calendar = tx
+            .appointments(business, now - SignedDuration::from_hours(24))
+            .await?;
+        let input = Input {
+            business,
+            caller: &event.caller_number,
+            text: &sms.body,
+            now,
+            opted_out,
+            calendar: &calendar,
+        };
+        let outcome = assistant::respond(&conversation.state, &input);
+        match apply(tx, business, &conversation, &outcome.actions, now).await? {
+            Ok(booked) => break (outcome, booked),
+            Err(_) if attempt < 3 => continue,
+            Err(_) => break (outcome, false),
+        }
+    };
+    let mut texts = 0;
+    for body in &outcome.replies {
+        tx.enqueue(&outgoing(
+            business,
+            &conversation,
+            event,
+            OutKind::Reply,
+            body.clone(),
+            now,
+        ))
+        .await?;
+        texts += 1;
+    }
+    for body in &outcome.owner_alerts {
+        tx.enqueue(&outgoing(
+            business,
+            &conversation,
+            event,
+            OutKind::OwnerAlert,
+            body.clone(),
+            now,
+        ))
+        .await?;
+    }
+    let handed_off = outcome
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::HandOff { .. }));
+    let opted_out_now = outcome.actions.contains(&Action::OptOut);
+    conversation.state = outcome.state;
+    conversation.last_activity_at = now;
+    tx.save_conversation(&conversation).await?;
+    Ok(Handled::Replied {
+        texts,
+        booked,
+        handed_off,
+        opted_out: opted_out_now,
+    })
+}
+
+/// Writes the assistant's actions. Err when a booking lost its slot to another transaction.
+async fn apply<T: Tx>(
+    tx: &mut T,
+    business: &Business,
+    conversation: &Conversation,
+    actions: &[Action],
+    now: Timestamp,
+) -> Result<std::result::Result<bool, crate::store::SlotTaken>> {
+    let mut booked = false;
+    for action in actions {
+        match action {
+            Action::Book { service_id, start } => {
+                let new = NewAppointment {
+                    id: Uuid::new_v4(),
+                    business,
+                    service_id,
+                    caller: &conversation.caller,
+                    start: *start,
+                    conversation_id: conversation.id,
+                };
+                if let Err(taken) = tx.book(new).await? {
+                    return Ok(Err(taken));
+                }
+                booked = true;
+            }
+            Action::Move {
+                appointment,
+                service_id,
+                start,
+            } => {
+                if let Err(taken) = tx
+                    .move_appointment(business, *appointment, service_id, *start)
+                    .await?
+                {
+                    return Ok(Err(taken));
+                }
+                booked = true;
+            }
+            Action::Cancel { appointment } => tx.cancel_appointment(*appointment, now).await?,
+            Action::OptOut => {
+                tx.set_opted_out(&business.id, &conversation.caller, true, now)
+                    .await?
+            }
+            Action::OptIn => {
+                tx.set_opted_out(&business.id, &conversation.caller, false, now)
+                    .await?
+            }
+            Action::HandOff { .. } => {}
+        }
+    }
+    Ok(Ok(booked))
+}

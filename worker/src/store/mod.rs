@@ -1,0 +1,151 @@
+//! The system of record, behind one interface with two back ends: PostgreSQL (production) and
+//! memory (the embedded default, `eval`, tests of pure logic). Both pass the same contract tests.
+//!
+//! All work for one event happens in one transaction ([`Tx`]): it claims the event id (a second
+//! delivery finds it claimed), reads and locks the business (so bookings for a business are
+//! serialised), reads and writes conversation state, appointments and opt-outs, and queues outgoing
+//! texts in the outbox; nothing is visible to anyone else until `commit`.
+
+pub mod memory;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use textback_schemas::PhoneNumber;
+use uuid::Uuid;
+
+use crate::assistant::{Appointment, State};
+use crate::profile::Business;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("store error: {0}")]
+    Other(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conversation {
+    pub id: Uuid,
+    pub business_id: String,
+    pub caller: PhoneNumber,
+    pub state: State,
+    pub started_at: Timestamp,
+    pub last_activity_at: Timestamp,
+    pub last_textback_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutKind {
+    TextBack,
+    Reply,
+    OwnerAlert,
+}
+
+/// A text waiting to be sent (and, once sent, the record of it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outgoing {
+    pub id: Uuid,
+    pub business_id: String,
+    pub conversation_id: Option<Uuid>,
+    pub from: PhoneNumber,
+    pub to: PhoneNumber,
+    pub body: String,
+    pub kind: OutKind,
+    pub queued_at: Timestamp,
+    /// When the gateway received the event that caused this text: the service-level clock.
+    pub event_received_at: Timestamp,
+}
+
+/// A booking write refused because the slot filled up in the meantime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotTaken;
+
+pub struct NewAppointment<'a> {
+    pub id: Uuid,
+    pub business: &'a Business,
+    pub service_id: &'a str,
+    pub caller: &'a PhoneNumber,
+    pub start: Timestamp,
+    pub conversation_id: Uuid,
+}
+
+pub trait Store: Send + Sync + 'static {
+    type Tx: Tx;
+    fn begin(&self) -> impl Future<Output = Result<Self::Tx>> + Send;
+    /// Inserts or replaces a business by id.
+    fn upsert_business(&self, business: &Business) -> impl Future<Output = Result<()>> + Send;
+    /// Every text queued to `to`, oldest first.
+    fn texts_to(&self, to: &PhoneNumber) -> impl Future<Output = Result<Vec<Outgoing>>> + Send;
+}
+
+pub trait Tx: Send {
+    /// Records the event id; false when it was already recorded (a redelivery).
+    fn claim_event(&mut self, id: Uuid) -> impl Future<Output = Result<bool>> + Send;
+    /// The business that owns this number, locked for the rest of the transaction.
+    fn business_by_number(
+        &mut self,
+        number: &PhoneNumber,
+    ) -> impl Future<Output = Result<Option<Arc<Business>>>> + Send;
+    fn opted_out(
+        &mut self,
+        business_id: &str,
+        caller: &PhoneNumber,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    fn set_opted_out(
+        &mut self,
+        business_id: &str,
+        caller: &PhoneNumber,
+        opted_out: bool,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<()>> + Send;
+    fn conversation(
+        &mut self,
+        business_id: &str,
+        caller: &PhoneNumber,
+    ) -> impl Future<Output = Result<Option<Conversation>>> + Send;
+    fn save_conversation(
+        &mut self,
+        conversation: &Conversation,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// The business's active appointments starting at or after `from`.
+    fn appointments(
+        &mut self,
+        business: &Business,
+        from: Timestamp,
+    ) -> impl Future<Output = Result<Vec<Appointment>>> + Send;
+    /// Books, unless that would exceed the business's capacity at some instant.
+    fn book(
+        &mut self,
+        new: NewAppointment<'_>,
+    ) -> impl Future<Output = Result<std::result::Result<(), SlotTaken>>> + Send;
+    /// Moves (and possibly changes the service of) an appointment, under the same capacity rule.
+    fn move_appointment(
+        &mut self,
+        business: &Business,
+        id: Uuid,
+        service_id: &str,
+        start: Timestamp,
+    ) -> impl Future<Output = Result<std::result::Result<(), SlotTaken>>> + Send;
+    fn cancel_appointment(
+        &mut self,
+        id: Uuid,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Stores an inbound text on its conversation.
+    fn record_inbound(
+        &mut self,
+        conversation_id: Uuid,
+        carrier_message_id: &str,
+        body: &str,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<()>> + Send;
+    fn enqueue(&mut self, message: &Outgoing) -> impl Future<Output = Result<()>> + Send;
+    fn commit(self) -> impl Future<Output = Result<()>> + Send;
+}
