@@ -28,3 +28,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "tests"
 cargo test --workspace --locked
+
+step "eval: the conversation corpus"
+corpus=${TEXTBACK_CORPUS:-../shared/corpus}
+cargo run --locked --quiet -- eval --corpus "$corpus"

@@ -217,3 +217,46 @@ pub fn load_file(json: &str) -> Result<Vec<Business>, String> {
         .map(|p| Business::from_profile(p).map_err(|e| e.to_string()))
         .collect()
 }
+
+/// Businesses for unit tests, in the profile format owners use.
+#[cfg(test)]
+pub mod fixtures {
+    use super::*;
+
+    /// A barber: Tue–Fri 9–18, Sat 9–16, closed Sun/Mon and on 2026-07-04; 15-minute grid,
+    /// 60 minutes' notice, 30 days ahead, one chair.
+    pub fn barber() -> Business {
+        let json = r#"{"id": "barber", "name": "Fade & Co", "phone_number": "+16175550100",
+            "owner_phone": "+16175550199", "timezone": "America/New_York", "address": "41 Elm Street",
+            "hours": {"mon": [], "tue": [["09:00", "18:00"]], "wed": [["09:00", "18:00"]], "thu": [["09:00", "18:00"]],
+                      "fri": [["09:00", "18:00"]], "sat": [["09:00", "16:00"]], "sun": []},
+            "closed_dates": ["2026-07-04"],
+            "booking": {"slot_interval_min": 15, "min_notice_min": 60, "horizon_days": 30, "capacity": 1},
+            "services": [
+              {"id": "haircut", "name": "Haircut", "duration_min": 30, "price_cents": 3500, "aliases": ["cut", "trim", "fade"]},
+              {"id": "beard", "name": "Beard Trim", "duration_min": 15, "price_cents": 1500, "aliases": ["beard", "line up"]},
+              {"id": "combo", "name": "Haircut & Beard", "duration_min": 45, "price_cents": 4500, "aliases": ["haircut and beard", "combo"]},
+              {"id": "kids", "name": "Kids Cut", "duration_min": 30, "price_cents": 2500, "aliases": ["my son", "my daughter"]}
+            ],
+            "urgent_keywords": []}"#;
+        Business::from_profile(serde_json::from_str(json).unwrap()).unwrap()
+    }
+
+    /// A plumber: Mon–Fri 8–17 with a lunch break 12–13 on Fridays, 30-minute grid, services with
+    /// buffers, two trucks.
+    pub fn plumber() -> Business {
+        let json = r#"{"id": "plumber", "name": "Northside Plumbing", "phone_number": "+13125550142",
+            "owner_phone": "+13125550143", "timezone": "America/Chicago", "address": "2210 N Halsted St",
+            "hours": {"mon": [["08:00", "17:00"]], "tue": [["08:00", "17:00"]], "wed": [["08:00", "17:00"]],
+                      "thu": [["08:00", "17:00"]], "fri": [["08:00", "12:00"], ["13:00", "17:00"]], "sat": [], "sun": []},
+            "booking": {"slot_interval_min": 30, "min_notice_min": 120, "horizon_days": 21, "capacity": 2},
+            "services": [
+              {"id": "drain", "name": "Drain Cleaning", "duration_min": 90, "buffer_after_min": 30, "price_cents": 18900, "aliases": ["drain", "clogged", "clog"]},
+              {"id": "heater", "name": "Water Heater Repair", "duration_min": 120, "buffer_after_min": 30, "price_cents": 24900, "aliases": ["water heater", "hot water"]},
+              {"id": "leak", "name": "Leak Repair", "duration_min": 60, "buffer_after_min": 30, "price_cents": 14900, "aliases": ["leak", "leaking", "leaky"]},
+              {"id": "estimate", "name": "Estimate", "duration_min": 30, "buffer_after_min": 30, "price_cents": 0, "aliases": ["quote", "estimate"]}
+            ],
+            "urgent_keywords": ["burst", "flooding", "emergency"]}"#;
+        Business::from_profile(serde_json::from_str(json).unwrap()).unwrap()
+    }
+}

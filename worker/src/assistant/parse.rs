@@ -660,6 +660,8 @@ impl Cursor<'_> {
         }
         if let Some(n) = nth {
             self.out.pick = Some(Pick::Nth(n));
+            // "first" with no offer list open asks for the earliest start.
+            self.out.earliest |= n == 1 && w == "first";
             return Some(1);
         }
         if w == "last" && !["week", "time", "night"].contains(&next) {
@@ -699,4 +701,275 @@ pub fn match_service(business: &Business, words: &[String]) -> Option<usize> {
         }
     }
     best.map(|(_, si)| si)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::fixtures::{barber, plumber};
+
+    /// Tuesday, June 9 2026.
+    fn today() -> Date {
+        Date::constant(2026, 6, 9)
+    }
+
+    fn p(text: &str) -> Parsed {
+        parse(text, &barber(), today())
+    }
+
+    fn t(h: i8, m: i8) -> Option<Time> {
+        Some(Time::constant(h, m, 0, 0))
+    }
+
+    fn date(m: i8, d: i8) -> Option<DaySpec> {
+        Some(DaySpec::Date(Date::constant(2026, m, d)))
+    }
+
+    fn service(text: &str) -> Option<String> {
+        let b = barber();
+        parse(text, &b, today())
+            .service
+            .map(|i| b.services[i].id.clone())
+    }
+
+    #[test]
+    fn clock_times_with_and_without_am_pm() {
+        assert_eq!(p("3pm").time, t(15, 0));
+        assert_eq!(p("3 pm").time, t(15, 0));
+        assert_eq!(p("8 a.m.").time, t(8, 0));
+        assert_eq!(p("at 3:30").time, t(15, 30));
+        assert_eq!(p("15:00").time, t(15, 0));
+        assert_eq!(p("noon").time, t(12, 0));
+        assert_eq!(p("midnight").time, t(0, 0));
+        assert_eq!(p("12am").time, t(0, 0));
+        assert_eq!(p("12pm").time, t(12, 0));
+        // Without am/pm: 1–7 afternoon, 8–11 morning, 12 noon.
+        assert_eq!(p("at 7").time, t(19, 0));
+        assert_eq!(p("at 8").time, t(8, 0));
+        assert_eq!(p("at 11:45").time, t(11, 45));
+        assert_eq!(p("at 12").time, t(12, 0));
+        assert_eq!(p("around 2").time, t(14, 0));
+        assert_eq!(p("make it 4").time, t(16, 0));
+        assert_eq!(p("at 25").time, None);
+        assert_eq!(p("13pm").time, None);
+    }
+
+    #[test]
+    fn bare_numbers_counts_and_picks() {
+        assert_eq!(p("2").bare_number, Some(2));
+        assert_eq!(p("11 works").bare_number, Some(11));
+        assert_eq!(p("2 please").bare_number, Some(2));
+        let count = p("I have 2 sinks clogged");
+        assert_eq!((count.bare_number, count.time), (None, None));
+        assert_eq!(p("option 2").pick, Some(Pick::Nth(2)));
+        assert_eq!(p("#3").pick, Some(Pick::Nth(3)));
+        assert_eq!(p("the second one").pick, Some(Pick::Nth(2)));
+        assert_eq!(p("2nd").ordinal_date.map(|(n, _)| n), Some(2));
+        assert_eq!(p("the last one").pick, Some(Pick::Last));
+        let first = p("first");
+        assert_eq!((first.pick, first.earliest), (Some(Pick::Nth(1)), true));
+        let asap = p("asap please");
+        assert!(asap.earliest);
+        assert!(p("first available").earliest);
+        assert_eq!(p("last week was great").pick, None);
+    }
+
+    #[test]
+    fn days_relative_and_named() {
+        assert_eq!(p("today").day, date(6, 9));
+        for tomorrow in ["tomorrow", "tmrw", "tmr", "tomorow"] {
+            assert_eq!(p(tomorrow).day, date(6, 10), "{tomorrow}");
+        }
+        assert_eq!(p("saturday").day, Some(DaySpec::Weekday(Weekday::Saturday)));
+        assert_eq!(p("thurs").day, Some(DaySpec::Weekday(Weekday::Thursday)));
+        assert_eq!(
+            p("sat 11:30").day,
+            Some(DaySpec::Weekday(Weekday::Saturday))
+        );
+        // Bare weekdays resolve to the first such day after today (the dialogue does it).
+        assert_eq!(
+            next_weekday(today(), Weekday::Tuesday),
+            Date::constant(2026, 6, 16)
+        );
+        assert_eq!(p("next friday").day, date(6, 19));
+        assert_eq!(
+            p("this weekend").day,
+            Some(DaySpec::Range(
+                Date::constant(2026, 6, 13),
+                Date::constant(2026, 6, 14)
+            ))
+        );
+        assert_eq!(
+            p("sometime next week").day,
+            Some(DaySpec::Range(
+                Date::constant(2026, 6, 15),
+                Date::constant(2026, 6, 21)
+            ))
+        );
+        let tonight = p("tonight");
+        assert_eq!(tonight.day, date(6, 9));
+        assert_eq!(tonight.window.and_then(|w| w.from), t(17, 0));
+        let this_morning = p("this morning");
+        assert_eq!(this_morning.day, date(6, 9));
+        assert_eq!(this_morning.window.and_then(|w| w.until), t(12, 0));
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(p("June 12").day, date(6, 12));
+        assert_eq!(p("jun 12th").day, date(6, 12));
+        assert_eq!(p("12 june").day, date(6, 12));
+        assert_eq!(p("the 12th of june").day, date(6, 12));
+        assert_eq!(p("on 6/12").day, date(6, 12));
+        // Dates already past this year are next year's.
+        assert_eq!(
+            p("6/1").day,
+            Some(DaySpec::Date(Date::constant(2027, 6, 1)))
+        );
+        // "the 12th" is June 12 unless it picks from an offer list; "the 4th" is next month's.
+        assert_eq!(
+            p("the 12th").ordinal_date,
+            Some((12, Date::constant(2026, 6, 12)))
+        );
+        assert_eq!(
+            p("the 4th").ordinal_date,
+            Some((4, Date::constant(2026, 7, 4)))
+        );
+        // A date beats the weekday said with it.
+        assert_eq!(
+            p("saturday july 4").day,
+            Some(DaySpec::Date(Date::constant(2026, 7, 4)))
+        );
+        // "may" is a verb unless a day follows.
+        assert_eq!(p("may I come in").day, None);
+        assert_eq!(
+            p("may 3").day,
+            Some(DaySpec::Date(Date::constant(2027, 5, 3)))
+        );
+    }
+
+    #[test]
+    fn parts_of_day_after_and_before() {
+        let w = |text: &str| p(text).window.unwrap();
+        assert_eq!(
+            w("tomorrow morning"),
+            Window {
+                from: None,
+                until: t(12, 0)
+            }
+        );
+        assert_eq!(
+            w("friday afternoon"),
+            Window {
+                from: t(12, 0),
+                until: t(17, 0)
+            }
+        );
+        assert_eq!(
+            w("thursday evening"),
+            Window {
+                from: t(17, 0),
+                until: None
+            }
+        );
+        assert_eq!(
+            w("after 3"),
+            Window {
+                from: t(15, 0),
+                until: None
+            }
+        );
+        assert_eq!(
+            w("before noon"),
+            Window {
+                from: None,
+                until: t(12, 0)
+            }
+        );
+        assert_eq!(p("after 3").time, None);
+        assert_eq!(p("good morning!").window, None);
+        assert!(p("good morning!").intents.greeting);
+        // When the trouble started is not when to come.
+        let since = p("no hot water since this morning");
+        assert_eq!((since.day, since.window), (None, None));
+    }
+
+    #[test]
+    fn services_by_name_alias_plural_typo_longest() {
+        assert_eq!(service("Haircut please"), Some("haircut".into()));
+        assert_eq!(service("need a fade"), Some("haircut".into()));
+        assert_eq!(service("two haircuts"), Some("haircut".into()));
+        assert_eq!(service("can i get a hiarcut"), Some("haircut".into()));
+        assert_eq!(service("a haicut"), Some("haircut".into()));
+        assert_eq!(service("beard trim"), Some("beard".into()));
+        assert_eq!(service("haircut and beard"), Some("combo".into()));
+        assert_eq!(service("HAIRCUT & BEARD"), Some("combo".into()));
+        assert_eq!(service("can my son get a cut"), Some("kids".into()));
+        assert_eq!(service("hello there"), None);
+        // Short words need an exact match: "cat" is not "cut".
+        assert_eq!(service("my cat"), None);
+        let b = plumber();
+        let s = |text: &str| {
+            parse(text, &b, today())
+                .service
+                .map(|i| b.services[i].id.clone())
+        };
+        assert_eq!(s("water heater leaking"), Some("heater".into()));
+        assert_eq!(s("kitchen sink is clogged"), Some("drain".into()));
+        assert_eq!(s("not quite right"), None);
+    }
+
+    #[test]
+    fn keywords_and_intents() {
+        for stop in [
+            "STOP",
+            "stop.",
+            "Unsubscribe",
+            "CANCEL",
+            "end",
+            "quit",
+            "opt out",
+            "stopall",
+            "Revoke",
+        ] {
+            assert!(p(stop).intents.opt_out, "{stop}");
+        }
+        for plain in [
+            "stop texting me",
+            "please remove me from this list",
+            "don't text me",
+            "do not text me again",
+        ] {
+            assert!(p(plain).intents.opt_out, "{plain}");
+        }
+        let cancel = p("I need to cancel my appointment");
+        assert!(cancel.intents.cancel && !cancel.intents.opt_out);
+        assert!(!p("can you stop by at 3").intents.opt_out);
+        assert!(p("START").intents.opt_in && p("unstop").intents.opt_in && p("Yes").intents.opt_in);
+        assert!(
+            p("HELP").intents.help && p("info").intents.help && !p("help me book").intents.help
+        );
+        assert!(p("can someone call me back").intents.human);
+        assert!(p("I want to talk to a real person").intents.human);
+        assert!(!p("can someone come tomorrow").intents.human);
+        let b = plumber();
+        assert!(
+            parse("pipe burst in the basement", &b, today())
+                .intents
+                .urgent
+        );
+        assert!(
+            !parse("pipe burst in the basement", &barber(), today())
+                .intents
+                .urgent
+        );
+        assert!(p("how much is a beard trim?").intents.price);
+        assert!(p("what time do you open saturday?").intents.hours);
+        assert!(p("where are you located").intents.address);
+        assert!(p("sorry wrong number").intents.close);
+        assert!(p("no thanks").intents.close);
+        assert!(p("actually make it 4").intents.change);
+        assert!(!p("asdfgh").understood());
+        assert!(!p("????").understood());
+    }
 }
