@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite. Starts the real services the tests need (Kafka), runs formatting and lint
+# The whole test suite. Starts the real services the tests need (Kafka, PostgreSQL), runs formatting and lint
 # checks and every test of the workspace, and stops the services again, whatever happens.
 # Needs nothing running beforehand. A build cache outside the checkout (CARGO_TARGET_DIR, default
 # ~/.cache/textback/target) and the Kafka jars (~/.cache/textback) are reused when present.
@@ -10,8 +10,11 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/textback/target}
 export TEXTBACK_DEV_KAFKA_PORT=${TEXTBACK_DEV_KAFKA_PORT:-19092}
 export TEXTBACK_DEV_KAFKA_DIR=${TEXTBACK_DEV_KAFKA_DIR:-${TMPDIR:-/tmp}/textback-kafka-test}
 export TEXTBACK_TEST_KAFKA=127.0.0.1:$TEXTBACK_DEV_KAFKA_PORT
+export TEXTBACK_DEV_PG_PORT=${TEXTBACK_DEV_PG_PORT:-15432}
+export TEXTBACK_DEV_PG_DIR=${TEXTBACK_DEV_PG_DIR:-${TMPDIR:-/tmp}/textback-pg-test}
+export TEXTBACK_TEST_PG=postgres://postgres@127.0.0.1:$TEXTBACK_DEV_PG_PORT/postgres
 
-stop_services() { bash scripts/kafka.sh stop || true; }
+stop_services() { bash scripts/kafka.sh stop || true; bash scripts/postgres.sh stop || true; }
 trap stop_services EXIT
 
 step() { printf '\n== %s\n' "$*" >&2; }
@@ -19,9 +22,11 @@ step() { printf '\n== %s\n' "$*" >&2; }
 step "formatting"
 cargo fmt --all -- --check
 
-step "services: Kafka on $TEXTBACK_TEST_KAFKA (fresh data)"
+step "services: Kafka on $TEXTBACK_TEST_KAFKA, PostgreSQL on port $TEXTBACK_DEV_PG_PORT (fresh data)"
 bash scripts/kafka.sh reset
 bash scripts/kafka.sh start
+bash scripts/postgres.sh reset
+bash scripts/postgres.sh start
 
 step "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings

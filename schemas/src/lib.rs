@@ -18,3 +18,7 @@ pub const EVENTS_TOPIC: &str = "textback.events.v1";
 
 /// The JSON Schema of [`Event`], as shipped in `schemas/json/event.v1.json`.
 pub const EVENT_JSON_SCHEMA: &str = include_str!("../json/event.v1.json");
+
+/// The SQL migrations, in order: (version, file name, SQL). Applied by `textback migrate`.
+pub const SQL_MIGRATIONS: &[(i32, &str, &str)] =
+    &[(1, "0001_init.sql", include_str!("../sql/0001_init.sql"))];

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::assistant::{self, Action, Input, State};
 use crate::profile::Business;
-use crate::store::{Conversation, NewAppointment, OutKind, Outgoing, Result, Store, Tx};
+use crate::store::{Conversation, Inbound, NewAppointment, OutKind, Outgoing, Result, Store, Tx};
 
 /// Carrier error codes that mean the recipient has unsubscribed (Twilio 21610; Telnyx 40300).
 const UNSUBSCRIBED: [&str; 2] = ["21610", "40300"];
@@ -67,6 +67,14 @@ pub async fn handle<S: Store>(
         Detail::InboundSms(sms) => inbound(&mut tx, policy, &business, event, sms, now).await?,
         Detail::CallAnswered(_) => Handled::Recorded,
         Detail::MessageStatus(status) => {
+            let state = serde_json::to_value(status.status).ok();
+            let state = state
+                .as_ref()
+                .and_then(|v| v.as_str())
+                .unwrap_or("sent")
+                .to_string();
+            tx.update_status(&status.message_id, &state, status.error_code.as_deref())
+                .await?;
             if status
                 .error_code
                 .as_deref()
@@ -172,8 +180,16 @@ async fn inbound<T: Tx>(
     now: Timestamp,
 ) -> Result<Handled> {
     let mut conversation = open_conversation(tx, policy, business, event, now).await?;
-    tx.record_inbound(conversation.id, &sms.message_id, &sms.body, now)
-        .await?;
+    let record = Inbound {
+        business_id: business.id.clone(),
+        conversation_id: conversation.id,
+        from: event.caller_number.clone(),
+        to: event.business_number.clone(),
+        carrier_message_id: sms.message_id.clone(),
+        body: sms.body.clone(),
+        at: now,
+    };
+    tx.record_inbound(&record).await?;
     let opted_out = tx.opted_out(&business.id, &event.caller_number).await?;
     // A slot can only be taken between reading the calendar and writing the booking if another
     // transaction got there first; then the assistant decides again on the fresh calendar, and the

@@ -174,6 +174,18 @@ fn number(s: &str, what: &str) -> Result<PhoneNumber, EvalError> {
     PhoneNumber::parse(s).map_err(|e| EvalError::Corpus(format!("{what}: {e}")))
 }
 
+/// Delivers every queued text at once, as the sender would between two caller texts.
+async fn deliver_all<S: Store>(store: &S, now: Timestamp) -> Result<(), EvalError> {
+    for claimed in store
+        .claim_due(now, usize::MAX >> 1, jiff::SignedDuration::from_secs(60))
+        .await?
+    {
+        let id = claimed.message.id;
+        store.mark_sent(id, &format!("eval-{id}"), now).await?;
+    }
+    Ok(())
+}
+
 /// Runs one dialog on `store`, which should be fresh.
 pub async fn run_dialog<S: Store>(
     store: &S,
@@ -258,6 +270,7 @@ pub async fn run_dialog<S: Store>(
         now,
     )
     .await?;
+    deliver_all(store, now).await?;
     let texts = store.texts_to(&caller).await?;
     transcript.push((
         "(missed call)".to_string(),
@@ -281,6 +294,7 @@ pub async fn run_dialog<S: Store>(
             clock,
         )
         .await?;
+        deliver_all(store, clock).await?;
         let texts = store.texts_to(&caller).await?;
         transcript.push((
             turn.clone(),

@@ -7,12 +7,15 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use jiff::{Timestamp, ToSpan};
+use jiff::{SignedDuration, Timestamp};
 use textback_schemas::PhoneNumber;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 use uuid::Uuid;
 
-use super::{Conversation, NewAppointment, Outgoing, Result, SlotTaken, Store, Tx};
+use super::{
+    busy_until, exceeds, Claimed, Conversation, Inbound, NewAppointment, Outgoing, Result,
+    SlotTaken, Store, Tx,
+};
 use crate::assistant::Appointment;
 use crate::profile::Business;
 
@@ -20,9 +23,23 @@ use crate::profile::Business;
 pub struct StoredAppointment {
     pub business_id: String,
     pub appointment: Appointment,
-    /// Busy until (buffer included).
-    pub end: Timestamp,
+    pub busy_until: Timestamp,
     pub cancelled_at: Option<Timestamp>,
+}
+
+/// An outgoing text and where it stands.
+#[derive(Debug, Clone)]
+pub struct OutRecord {
+    pub message: Outgoing,
+    /// queued | sent | delivered | undelivered | failed | suppressed
+    pub status: String,
+    pub carrier_message_id: Option<String>,
+    pub error_code: Option<String>,
+    /// Still in the outbox (not yet accepted by the carrier, not failed, not suppressed).
+    pub pending: bool,
+    pub attempts: u32,
+    pub next_attempt_at: Timestamp,
+    pub lease_until: Option<Timestamp>,
 }
 
 #[derive(Default, Clone)]
@@ -33,8 +50,8 @@ pub struct Tables {
     pub opt_outs: HashMap<(String, PhoneNumber), bool>,
     pub conversations: HashMap<(String, PhoneNumber), Conversation>,
     pub appointments: Vec<StoredAppointment>,
-    pub inbound: Vec<(Uuid, String, String, Timestamp)>,
-    pub outbox: Vec<Outgoing>,
+    pub inbound: Vec<Inbound>,
+    pub outbox: Vec<OutRecord>,
 }
 
 #[derive(Clone, Default)]
@@ -52,9 +69,16 @@ impl MemoryStore {
         Self::default()
     }
 
-    /// A read-only look at the tables, for tests, `eval` and the demo.
+    /// A copy of the tables, for tests, `eval` and the demo.
     pub async fn snapshot(&self) -> Tables {
         self.tables.lock().await.clone()
+    }
+
+    async fn with_record(&self, id: Uuid, f: impl FnOnce(&mut OutRecord)) {
+        let mut t = self.tables.lock().await;
+        if let Some(r) = t.outbox.iter_mut().find(|r| r.message.id == id) {
+            f(r);
+        }
     }
 }
 
@@ -67,18 +91,6 @@ impl Store for MemoryStore {
         Ok(MemoryTx { guard, work })
     }
 
-    async fn texts_to(&self, to: &PhoneNumber) -> Result<Vec<Outgoing>> {
-        Ok(self
-            .tables
-            .lock()
-            .await
-            .outbox
-            .iter()
-            .filter(|m| m.to == *to)
-            .cloned()
-            .collect())
-    }
-
     async fn upsert_business(&self, business: &Business) -> Result<()> {
         let mut t = self.tables.lock().await;
         t.numbers.retain(|_, id| *id != business.id);
@@ -88,40 +100,99 @@ impl Store for MemoryStore {
             .insert(business.id.clone(), Arc::new(business.clone()));
         Ok(())
     }
-}
 
-fn end_of(business: &Business, service_id: &str, start: Timestamp) -> Timestamp {
-    let minutes = business
-        .service(service_id)
-        .map_or(0, |s| s.duration_min + s.buffer_min);
-    start + minutes.minutes()
-}
+    async fn texts_to(&self, to: &PhoneNumber) -> Result<Vec<Outgoing>> {
+        let t = self.tables.lock().await;
+        Ok(t.outbox
+            .iter()
+            .filter(|r| r.message.to == *to && r.status != "suppressed")
+            .map(|r| r.message.clone())
+            .collect())
+    }
 
-/// Whether adding `[start, end)` would put `capacity` or more appointments at some instant.
-fn exceeds(
-    existing: &[&StoredAppointment],
-    capacity: u32,
-    start: Timestamp,
-    end: Timestamp,
-) -> bool {
-    let overlapping: Vec<&&StoredAppointment> = existing
-        .iter()
-        .filter(|a| a.appointment.start < end && a.end > start)
-        .collect();
-    std::iter::once(start)
-        .chain(
-            overlapping
-                .iter()
-                .map(|a| a.appointment.start)
-                .filter(|s| *s > start),
-        )
-        .any(|p| {
-            overlapping
-                .iter()
-                .filter(|a| a.appointment.start <= p && p < a.end)
-                .count() as u32
-                >= capacity
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        limit: usize,
+        lease: SignedDuration,
+    ) -> Result<Vec<Claimed>> {
+        let mut t = self.tables.lock().await;
+        let mut due: Vec<&mut OutRecord> = t
+            .outbox
+            .iter_mut()
+            .filter(|r| {
+                r.pending && r.next_attempt_at <= now && r.lease_until.is_none_or(|l| l <= now)
+            })
+            .collect();
+        due.sort_by_key(|r| (r.next_attempt_at, r.message.queued_at));
+        Ok(due
+            .into_iter()
+            .take(limit)
+            .map(|r| {
+                r.lease_until = Some(now + lease);
+                Claimed {
+                    message: r.message.clone(),
+                    attempts: r.attempts,
+                }
+            })
+            .collect())
+    }
+
+    async fn mark_sent(&self, id: Uuid, carrier_message_id: &str, _at: Timestamp) -> Result<()> {
+        self.with_record(id, |r| {
+            r.pending = false;
+            r.status = "sent".into();
+            r.carrier_message_id = Some(carrier_message_id.to_string());
+            r.attempts += 1;
         })
+        .await;
+        Ok(())
+    }
+
+    async fn mark_retry(&self, id: Uuid, next_at: Timestamp) -> Result<()> {
+        self.with_record(id, |r| {
+            r.attempts += 1;
+            r.next_attempt_at = next_at;
+            r.lease_until = None;
+        })
+        .await;
+        Ok(())
+    }
+
+    async fn mark_failed(
+        &self,
+        id: Uuid,
+        error_code: &str,
+        opt_out: bool,
+        at: Timestamp,
+    ) -> Result<()> {
+        let mut recipient = None;
+        self.with_record(id, |r| {
+            r.pending = false;
+            r.status = "failed".into();
+            r.error_code = Some(error_code.to_string());
+            r.attempts += 1;
+            recipient = Some((r.message.business_id.clone(), r.message.to.clone()));
+        })
+        .await;
+        if let (true, Some((business_id, caller))) = (opt_out, recipient) {
+            let mut tx = self.begin().await?;
+            tx.set_opted_out(&business_id, &caller, true, at).await?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    async fn outbox_depth(&self) -> Result<u64> {
+        Ok(self
+            .tables
+            .lock()
+            .await
+            .outbox
+            .iter()
+            .filter(|r| r.pending)
+            .count() as u64)
+    }
 }
 
 impl MemoryTx {
@@ -132,7 +203,7 @@ impl MemoryTx {
         start: Timestamp,
         end: Timestamp,
     ) -> bool {
-        let active: Vec<&StoredAppointment> = self
+        let active: Vec<(Timestamp, Timestamp)> = self
             .work
             .appointments
             .iter()
@@ -141,6 +212,7 @@ impl MemoryTx {
                     && a.cancelled_at.is_none()
                     && Some(a.appointment.id) != skip
             })
+            .map(|a| (a.appointment.start, a.busy_until))
             .collect();
         !exceeds(&active, business.rules.capacity, start, end)
     }
@@ -179,6 +251,14 @@ impl Tx for MemoryTx {
         self.work
             .opt_outs
             .insert((business_id.to_string(), caller.clone()), opted_out);
+        if opted_out {
+            for r in self.work.outbox.iter_mut().filter(|r| {
+                r.pending && r.message.business_id == business_id && r.message.to == *caller
+            }) {
+                r.pending = false;
+                r.status = "suppressed".into();
+            }
+        }
         Ok(())
     }
 
@@ -210,7 +290,9 @@ impl Tx for MemoryTx {
             .work
             .appointments
             .iter()
-            .filter(|a| a.business_id == business.id && a.cancelled_at.is_none() && a.end > from)
+            .filter(|a| {
+                a.business_id == business.id && a.cancelled_at.is_none() && a.busy_until > from
+            })
             .map(|a| a.appointment.clone())
             .collect();
         list.sort_by_key(|a| a.start);
@@ -221,7 +303,7 @@ impl Tx for MemoryTx {
         &mut self,
         new: NewAppointment<'_>,
     ) -> Result<std::result::Result<(), SlotTaken>> {
-        let end = end_of(new.business, new.service_id, new.start);
+        let end = busy_until(new.business, new.service_id, new.start);
         if !self.fits(new.business, None, new.start, end) {
             return Ok(Err(SlotTaken));
         }
@@ -233,7 +315,7 @@ impl Tx for MemoryTx {
                 start: new.start,
                 caller: new.caller.clone(),
             },
-            end,
+            busy_until: end,
             cancelled_at: None,
         });
         Ok(Ok(()))
@@ -246,7 +328,7 @@ impl Tx for MemoryTx {
         service_id: &str,
         start: Timestamp,
     ) -> Result<std::result::Result<(), SlotTaken>> {
-        let end = end_of(business, service_id, start);
+        let end = busy_until(business, service_id, start);
         if !self.fits(business, Some(id), start, end) {
             return Ok(Err(SlotTaken));
         }
@@ -258,7 +340,7 @@ impl Tx for MemoryTx {
         {
             a.appointment.start = start;
             a.appointment.service_id = service_id.to_string();
-            a.end = end;
+            a.busy_until = end;
         }
         Ok(Ok(()))
     }
@@ -275,24 +357,40 @@ impl Tx for MemoryTx {
         Ok(())
     }
 
-    async fn record_inbound(
+    async fn record_inbound(&mut self, message: &Inbound) -> Result<()> {
+        self.work.inbound.push(message.clone());
+        Ok(())
+    }
+
+    async fn update_status(
         &mut self,
-        conversation_id: Uuid,
         carrier_message_id: &str,
-        body: &str,
-        at: Timestamp,
+        status: &str,
+        error_code: Option<&str>,
     ) -> Result<()> {
-        self.work.inbound.push((
-            conversation_id,
-            carrier_message_id.to_string(),
-            body.to_string(),
-            at,
-        ));
+        if let Some(r) = self
+            .work
+            .outbox
+            .iter_mut()
+            .find(|r| r.carrier_message_id.as_deref() == Some(carrier_message_id))
+        {
+            r.status = status.to_string();
+            r.error_code = error_code.map(str::to_string);
+        }
         Ok(())
     }
 
     async fn enqueue(&mut self, message: &Outgoing) -> Result<()> {
-        self.work.outbox.push(message.clone());
+        self.work.outbox.push(OutRecord {
+            message: message.clone(),
+            status: "queued".into(),
+            carrier_message_id: None,
+            error_code: None,
+            pending: true,
+            attempts: 0,
+            next_attempt_at: message.queued_at,
+            lease_until: None,
+        });
         Ok(())
     }
 

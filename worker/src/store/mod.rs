@@ -7,11 +7,12 @@
 //! texts in the outbox; nothing is visible to anyone else until `commit`.
 
 pub mod memory;
+pub mod postgres;
 
 use std::future::Future;
 use std::sync::Arc;
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use textback_schemas::PhoneNumber;
 use uuid::Uuid;
@@ -48,6 +49,22 @@ pub enum OutKind {
     OwnerAlert,
 }
 
+impl OutKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutKind::TextBack => "text_back",
+            OutKind::Reply => "reply",
+            OutKind::OwnerAlert => "owner_alert",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [OutKind::TextBack, OutKind::Reply, OutKind::OwnerAlert]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
 /// A text waiting to be sent (and, once sent, the record of it).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outgoing {
@@ -61,6 +78,25 @@ pub struct Outgoing {
     pub queued_at: Timestamp,
     /// When the gateway received the event that caused this text: the service-level clock.
     pub event_received_at: Timestamp,
+}
+
+/// An inbound text, as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inbound {
+    pub business_id: String,
+    pub conversation_id: Uuid,
+    pub from: PhoneNumber,
+    pub to: PhoneNumber,
+    pub carrier_message_id: String,
+    pub body: String,
+    pub at: Timestamp,
+}
+
+/// An outgoing text claimed by the sender, with how often it was tried before.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claimed {
+    pub message: Outgoing,
+    pub attempts: u32,
 }
 
 /// A booking write refused because the slot filled up in the meantime.
@@ -83,6 +119,36 @@ pub trait Store: Send + Sync + 'static {
     fn upsert_business(&self, business: &Business) -> impl Future<Output = Result<()>> + Send;
     /// Every text queued to `to`, oldest first.
     fn texts_to(&self, to: &PhoneNumber) -> impl Future<Output = Result<Vec<Outgoing>>> + Send;
+
+    // The sender's side of the outbox.
+
+    /// Up to `limit` texts due at `now`, leased to the caller until `now + lease` (another sender
+    /// skips them meanwhile; a sender that dies leaves them to be claimed again after the lease).
+    fn claim_due(
+        &self,
+        now: Timestamp,
+        limit: usize,
+        lease: SignedDuration,
+    ) -> impl Future<Output = Result<Vec<Claimed>>> + Send;
+    /// The carrier accepted the text.
+    fn mark_sent(
+        &self,
+        id: Uuid,
+        carrier_message_id: &str,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Try again at `next_at`.
+    fn mark_retry(&self, id: Uuid, next_at: Timestamp) -> impl Future<Output = Result<()>> + Send;
+    /// The carrier refused it for good; `opt_out` when the recipient has unsubscribed.
+    fn mark_failed(
+        &self,
+        id: Uuid,
+        error_code: &str,
+        opt_out: bool,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// How many texts wait in the outbox.
+    fn outbox_depth(&self) -> impl Future<Output = Result<u64>> + Send;
 }
 
 pub trait Tx: Send {
@@ -138,14 +204,47 @@ pub trait Tx: Send {
         id: Uuid,
         at: Timestamp,
     ) -> impl Future<Output = Result<()>> + Send;
-    /// Stores an inbound text on its conversation.
-    fn record_inbound(
+    /// Stores an inbound text on its conversation (once per carrier message id).
+    fn record_inbound(&mut self, message: &Inbound) -> impl Future<Output = Result<()>> + Send;
+    /// A delivery report for an outgoing text, by the carrier's message id.
+    fn update_status(
         &mut self,
-        conversation_id: Uuid,
         carrier_message_id: &str,
-        body: &str,
-        at: Timestamp,
+        status: &str,
+        error_code: Option<&str>,
     ) -> impl Future<Output = Result<()>> + Send;
     fn enqueue(&mut self, message: &Outgoing) -> impl Future<Output = Result<()>> + Send;
     fn commit(self) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Whether adding `[start, end)` to `existing` busy intervals would put `capacity` or more
+/// appointments at some instant. Both back ends check bookings with this.
+pub(crate) fn exceeds(
+    existing: &[(Timestamp, Timestamp)],
+    capacity: u32,
+    start: Timestamp,
+    end: Timestamp,
+) -> bool {
+    let overlapping: Vec<&(Timestamp, Timestamp)> = existing
+        .iter()
+        .filter(|(s, e)| *s < end && *e > start)
+        .collect();
+    // The count only rises at `start` or at an existing start inside the interval.
+    std::iter::once(start)
+        .chain(overlapping.iter().map(|(s, _)| *s).filter(|s| *s > start))
+        .any(|p| {
+            overlapping
+                .iter()
+                .filter(|(s, e)| *s <= p && p < *e)
+                .count() as u32
+                >= capacity
+        })
+}
+
+/// How long an appointment of `service_id` keeps the business busy.
+pub(crate) fn busy_until(business: &Business, service_id: &str, start: Timestamp) -> Timestamp {
+    let minutes = business
+        .service(service_id)
+        .map_or(0, |s| s.duration_min + s.buffer_min);
+    start + SignedDuration::from_mins(minutes)
 }
