@@ -6,11 +6,12 @@ use std::path::Path;
 
 use serde::Deserialize;
 use textback_gateway::Settings as GatewaySettings;
+use textback_worker::sender::SenderSettings;
 
 pub const DEFAULT_TOML: &str = include_str!("../config.default.toml");
 
 /// The sections that environment variables may address: `TEXTBACK_<SECTION>_<KEY>`.
-const SECTIONS: [&str; 4] = ["gateway", "kafka", "twilio", "telnyx"];
+const SECTIONS: [&str; 6] = ["gateway", "kafka", "twilio", "telnyx", "worker", "sender"];
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -23,11 +24,48 @@ struct File {
     twilio: toml::Table,
     #[serde(default)]
     telnyx: toml::Table,
+    #[serde(default)]
+    worker: toml::Table,
+    #[serde(default)]
+    sender: toml::Table,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerSettings {
+    pub postgres_url: String,
+    pub max_connections: usize,
+    pub consumer_group: String,
+    pub shards: usize,
+    pub cooldown_minutes: i64,
+}
+
 pub struct Config {
     pub gateway: GatewaySettings,
+    pub worker: WorkerSettings,
+    pub sender: SenderSettings,
+}
+
+/// Secrets stay out of `{:?}`.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = &self.worker.postgres_url;
+        let url = match (url.find("://"), url.rfind('@')) {
+            (Some(scheme), Some(at)) if at > scheme => {
+                format!("{}***{}", &url[..scheme + 3], &url[at..])
+            }
+            _ => url.clone(),
+        };
+        f.debug_struct("Config")
+            .field("gateway", &self.gateway)
+            .field("worker.postgres_url", &url)
+            .field("worker.consumer_group", &self.worker.consumer_group)
+            .field("worker.shards", &self.worker.shards)
+            .field("sender.per_number_rate", &self.sender.per_number_rate)
+            .field("sender.twilio.base_url", &self.sender.twilio.base_url)
+            .field("sender.telnyx.base_url", &self.sender.telnyx.base_url)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,7 +115,17 @@ impl Config {
         let gateway: GatewaySettings = toml::Value::Table(gateway)
             .try_into()
             .map_err(|e| ConfigError::Invalid(format!("{e}")))?;
-        Ok(Config { gateway })
+        let worker: WorkerSettings = toml::Value::Table(file.worker)
+            .try_into()
+            .map_err(|e| ConfigError::Invalid(format!("[worker] {e}")))?;
+        let sender: SenderSettings = toml::Value::Table(file.sender)
+            .try_into()
+            .map_err(|e| ConfigError::Invalid(format!("[sender] {e}")))?;
+        Ok(Config {
+            gateway,
+            worker,
+            sender,
+        })
     }
 }
 

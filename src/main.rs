@@ -24,6 +24,15 @@ struct Cli {
 enum Command {
     /// Serve carrier webhooks and publish them to Kafka.
     Gateway,
+    /// Consume events from Kafka: text callers back, hold the conversations, book, send.
+    Worker,
+    /// Apply the PostgreSQL migrations.
+    Migrate,
+    /// Manage business profiles.
+    Business {
+        #[command(subcommand)]
+        command: cmd::business::Command,
+    },
     /// Run a corpus of scripted conversations through the assistant and print the score.
     Eval(cmd::eval::Args),
     /// Print the effective configuration (secrets masked) and exit.
@@ -53,6 +62,9 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Gateway => cmd::gateway::run(config),
+        Command::Worker => cmd::worker::run(config),
+        Command::Migrate => cmd::migrate::run(config),
+        Command::Business { command } => cmd::business::run(config, command),
         Command::Eval(args) => cmd::eval::run(args),
         Command::Config => {
             println!("{config:#?}");

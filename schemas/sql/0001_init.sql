@@ -42,6 +42,7 @@ CREATE TABLE messages (
     business_id        text NOT NULL REFERENCES businesses (id),
     conversation_id    uuid,
     direction          text NOT NULL CHECK (direction IN ('inbound', 'outbound')),
+    carrier            text NOT NULL CHECK (carrier IN ('twilio', 'telnyx')),
     kind               text NOT NULL, -- inbound | text_back | reply | owner_alert
     from_number        text NOT NULL,
     to_number          text NOT NULL,

@@ -1,7 +1,10 @@
 //! One module per subcommand. Each takes the loaded config and runs until done or signalled.
 
+pub mod business;
 pub mod eval;
 pub mod gateway;
+pub mod migrate;
+pub mod worker;
 
 /// How a subcommand failed: a configuration the program refuses (exit 64), or anything else.
 pub enum Failure {

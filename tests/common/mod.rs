@@ -259,3 +259,5 @@ pub fn read_topic(topic: &str) -> Vec<Event> {
     }
     events
 }
+
+pub mod stack;

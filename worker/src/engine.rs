@@ -11,8 +11,7 @@ use crate::assistant::{self, Action, Input, State};
 use crate::profile::Business;
 use crate::store::{Conversation, Inbound, NewAppointment, OutKind, Outgoing, Result, Store, Tx};
 
-/// Carrier error codes that mean the recipient has unsubscribed (Twilio 21610; Telnyx 40300).
-const UNSUBSCRIBED: [&str; 2] = ["21610", "40300"];
+use crate::sender::UNSUBSCRIBED;
 
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -126,6 +125,7 @@ fn outgoing(
     };
     Outgoing {
         id: Uuid::new_v4(),
+        carrier: event.carrier,
         business_id: business.id.clone(),
         conversation_id: Some(conversation.id),
         from: business.phone.clone(),
@@ -181,6 +181,7 @@ async fn inbound<T: Tx>(
 ) -> Result<Handled> {
     let mut conversation = open_conversation(tx, policy, business, event, now).await?;
     let record = Inbound {
+        carrier: event.carrier,
         business_id: business.id.clone(),
         conversation_id: conversation.id,
         from: event.caller_number.clone(),

@@ -10,4 +10,8 @@ pub mod assistant;
 pub mod engine;
 pub mod eval;
 pub mod profile;
+pub mod queue;
+pub mod run;
+pub mod sender;
+pub mod simulator;
 pub mod store;

@@ -230,6 +230,7 @@ contract!(bookings_respect_capacity);
 fn text(b: &Business, to: &PhoneNumber, body: &str, at: Timestamp) -> Outgoing {
     Outgoing {
         id: Uuid::new_v4(),
+        carrier: textback_schemas::Carrier::Twilio,
         business_id: b.id.clone(),
         conversation_id: None,
         from: b.phone.clone(),
@@ -262,6 +263,7 @@ async fn conversations_and_inbound<S: Store>(store: S) {
     assert!(tx.conversation("barber", &caller).await.unwrap().is_none());
     tx.save_conversation(&conv).await.unwrap();
     let inbound = Inbound {
+        carrier: textback_schemas::Carrier::Twilio,
         business_id: "barber".into(),
         conversation_id: conv.id,
         from: caller.clone(),
@@ -317,9 +319,12 @@ async fn outbox_lifecycle<S: Store>(store: S) {
         store.claim_due(t0, 10, lease).await.unwrap().is_empty(),
         "leased texts are not claimed twice"
     );
-    // A sender that died: after the lease, the texts are claimed again.
+    assert!(claimed.iter().all(|c| !c.maybe_sent));
+    // A sender that died: after the lease, the texts are claimed again, marked as maybe sent.
     let later = t0 + SignedDuration::from_secs(31);
-    assert_eq!(store.claim_due(later, 10, lease).await.unwrap().len(), 2);
+    let again = store.claim_due(later, 10, lease).await.unwrap();
+    assert_eq!(again.len(), 2);
+    assert!(again.iter().all(|c| c.maybe_sent));
 
     store.mark_sent(a.id, "SMa", later).await.unwrap();
     store

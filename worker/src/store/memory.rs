@@ -129,10 +129,12 @@ impl Store for MemoryStore {
             .into_iter()
             .take(limit)
             .map(|r| {
+                let maybe_sent = r.lease_until.is_some();
                 r.lease_until = Some(now + lease);
                 Claimed {
                     message: r.message.clone(),
                     attempts: r.attempts,
+                    maybe_sent,
                 }
             })
             .collect())
@@ -144,6 +146,15 @@ impl Store for MemoryStore {
             r.status = "sent".into();
             r.carrier_message_id = Some(carrier_message_id.to_string());
             r.attempts += 1;
+        })
+        .await;
+        Ok(())
+    }
+
+    async fn postpone(&self, id: Uuid, next_at: Timestamp) -> Result<()> {
+        self.with_record(id, |r| {
+            r.next_attempt_at = next_at;
+            r.lease_until = None;
         })
         .await;
         Ok(())

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
-use textback_schemas::PhoneNumber;
+use textback_schemas::{Carrier, PhoneNumber};
 use uuid::Uuid;
 
 use crate::assistant::{Appointment, State};
@@ -69,6 +69,8 @@ impl OutKind {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outgoing {
     pub id: Uuid,
+    /// The carrier the conversation came in on, which sends the text.
+    pub carrier: Carrier,
     pub business_id: String,
     pub conversation_id: Option<Uuid>,
     pub from: PhoneNumber,
@@ -83,6 +85,7 @@ pub struct Outgoing {
 /// An inbound text, as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Inbound {
+    pub carrier: Carrier,
     pub business_id: String,
     pub conversation_id: Uuid,
     pub from: PhoneNumber,
@@ -97,6 +100,9 @@ pub struct Inbound {
 pub struct Claimed {
     pub message: Outgoing,
     pub attempts: u32,
+    /// A sender claimed it before and neither sent nor released it (it died): the carrier may
+    /// already have it.
+    pub maybe_sent: bool,
 }
 
 /// A booking write refused because the slot filled up in the meantime.
@@ -137,6 +143,8 @@ pub trait Store: Send + Sync + 'static {
         carrier_message_id: &str,
         at: Timestamp,
     ) -> impl Future<Output = Result<()>> + Send;
+    /// Not tried: release it until `next_at` (the per-number rate limit said wait).
+    fn postpone(&self, id: Uuid, next_at: Timestamp) -> impl Future<Output = Result<()>> + Send;
     /// Try again at `next_at`.
     fn mark_retry(&self, id: Uuid, next_at: Timestamp) -> impl Future<Output = Result<()>> + Send;
     /// The carrier refused it for good; `opt_out` when the recipient has unsubscribed.

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use jiff::{SignedDuration, Timestamp};
-use textback_schemas::{PhoneNumber, SQL_MIGRATIONS};
+use textback_schemas::{Carrier, PhoneNumber, SQL_MIGRATIONS};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Json;
 use tokio_postgres::{Config, NoTls, Row};
@@ -136,8 +136,14 @@ impl PgStore {
 
 fn outgoing(row: &Row) -> Result<Outgoing> {
     let kind: String = row.get("kind");
+    let carrier: String = row.get("carrier");
     Ok(Outgoing {
         id: row.get("id"),
+        carrier: if carrier == "telnyx" {
+            Carrier::Telnyx
+        } else {
+            Carrier::Twilio
+        },
         business_id: row.get("business_id"),
         conversation_id: row.get("conversation_id"),
         from: phone(row.get("from_number"))?,
@@ -153,7 +159,7 @@ fn outgoing(row: &Row) -> Result<Outgoing> {
 }
 
 const OUTGOING_COLUMNS: &str =
-    "m.id, m.business_id, m.conversation_id, m.from_number, m.to_number, m.body, m.kind, m.created_at, m.event_received_at";
+    "m.id, m.carrier, m.business_id, m.conversation_id, m.from_number, m.to_number, m.body, m.kind, m.created_at, m.event_received_at";
 
 /// Drops texts to `caller` still waiting in the outbox.
 const SUPPRESS_PENDING: &str = "WITH dropped AS (DELETE FROM outbox o USING messages m \
@@ -210,10 +216,12 @@ impl Store for PgStore {
     ) -> Result<Vec<Claimed>> {
         let client = self.pool.get().await?;
         let sql = format!(
-            "WITH claimed AS (UPDATE outbox SET lease_until = $2 WHERE message_id IN ( \
-               SELECT message_id FROM outbox WHERE next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until <= $1) \
-               ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING message_id, attempts) \
-             SELECT {OUTGOING_COLUMNS}, c.attempts FROM claimed c JOIN messages m ON m.id = c.message_id ORDER BY m.seq"
+            "WITH due AS (SELECT message_id, lease_until IS NOT NULL AS maybe_sent FROM outbox \
+               WHERE next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until <= $1) \
+               ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED), \
+             claimed AS (UPDATE outbox o SET lease_until = $2 FROM due WHERE o.message_id = due.message_id \
+               RETURNING o.message_id, o.attempts, due.maybe_sent) \
+             SELECT {OUTGOING_COLUMNS}, c.attempts, c.maybe_sent FROM claimed c JOIN messages m ON m.id = c.message_id ORDER BY m.seq"
         );
         let stmt = client.prepare_cached(&sql).await?;
         let rows = client
@@ -224,6 +232,7 @@ impl Store for PgStore {
                 Ok(Claimed {
                     message: outgoing(r)?,
                     attempts: r.get::<_, i32>("attempts") as u32,
+                    maybe_sent: r.get("maybe_sent"),
                 })
             })
             .collect()
@@ -239,6 +248,17 @@ impl Store for PgStore {
             .await?;
         client
             .execute(&stmt, &[&id, &carrier_message_id, &at])
+            .await?;
+        Ok(())
+    }
+
+    async fn postpone(&self, id: Uuid, next_at: Timestamp) -> Result<()> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "UPDATE outbox SET next_attempt_at = $2, lease_until = NULL WHERE message_id = $1",
+                &[&id, &next_at],
+            )
             .await?;
         Ok(())
     }
@@ -580,7 +600,8 @@ impl Tx for PgTx {
         let stmt = c
             .prepare_cached(
                 "INSERT INTO messages (id, business_id, conversation_id, direction, kind, from_number, to_number, body, \
-                 carrier_message_id, status, created_at) VALUES ($1, $2, $3, 'inbound', 'inbound', $4, $5, $6, $7, 'received', $8) \
+                 carrier_message_id, status, created_at, carrier) \
+                 VALUES ($1, $2, $3, 'inbound', 'inbound', $4, $5, $6, $7, 'received', $8, $9) \
                  ON CONFLICT (carrier_message_id) WHERE carrier_message_id IS NOT NULL DO NOTHING",
             )
             .await?;
@@ -595,6 +616,7 @@ impl Tx for PgTx {
                 &m.body,
                 &m.carrier_message_id,
                 &m.at,
+                &m.carrier.as_str(),
             ],
         )
         .await?;
@@ -622,7 +644,8 @@ impl Tx for PgTx {
         let stmt = c
             .prepare_cached(
                 "WITH msg AS (INSERT INTO messages (id, business_id, conversation_id, direction, kind, from_number, to_number, \
-                 body, status, created_at, event_received_at) VALUES ($1, $2, $3, 'outbound', $4, $5, $6, $7, 'queued', $8, $9) \
+                 body, status, created_at, event_received_at, carrier) \
+                 VALUES ($1, $2, $3, 'outbound', $4, $5, $6, $7, 'queued', $8, $9, $10) \
                  RETURNING id) INSERT INTO outbox (message_id, from_number, next_attempt_at) SELECT id, $5, $8 FROM msg",
             )
             .await?;
@@ -638,6 +661,7 @@ impl Tx for PgTx {
                 &m.body,
                 &m.queued_at,
                 &m.event_received_at,
+                &m.carrier.as_str(),
             ],
         )
         .await?;
