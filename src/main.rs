@@ -33,6 +33,8 @@ enum Command {
         #[command(subcommand)]
         command: cmd::business::Command,
     },
+    /// Everything in one process with nothing installed: a missed call and a conversation that books.
+    Demo(cmd::demo::Args),
     /// Run a corpus of scripted conversations through the assistant and print the score.
     Eval(cmd::eval::Args),
     /// Print the effective configuration (secrets masked) and exit.
@@ -44,10 +46,13 @@ const EXIT_CONFIG: u8 = 64;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The demo and eval print for a person: only warnings unless asked.
+    let quiet = matches!(cli.command, Command::Demo(_) | Command::Eval(_));
+    let default_filter = if quiet { "warn" } else { "info" };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TEXTBACK_LOG")
-                .unwrap_or_else(|_| "info".into()),
+                .unwrap_or_else(|_| default_filter.into()),
         )
         .with_target(false)
         .with_writer(std::io::stderr)
@@ -66,6 +71,7 @@ fn main() -> ExitCode {
         Command::Migrate => cmd::migrate::run(config),
         Command::Business { command } => cmd::business::run(config, command),
         Command::Eval(args) => cmd::eval::run(args),
+        Command::Demo(args) => cmd::demo::run(args),
         Command::Config => {
             println!("{config:#?}");
             Ok(())

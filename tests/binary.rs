@@ -117,3 +117,31 @@ async fn sigterm_finishes_and_exits_zero() {
     );
     assert_eq!(read_topic(&topic).len(), 1);
 }
+
+#[test]
+fn demo_books_a_conversation_with_nothing_installed() {
+    // No Kafka, no PostgreSQL: the embedded default.
+    let out = textback().arg("demo").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("textback -> caller: Hi, this is Fade & Co Barbershop"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("textback -> caller: You're booked: Haircut"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("textback -> owner: textback: New booking: Haircut"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("appointments in the store: haircut at"),
+        "{stdout}"
+    );
+}

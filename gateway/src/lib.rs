@@ -12,6 +12,6 @@ mod server;
 pub mod settings;
 pub mod telemetry;
 
-pub use publish::{PublishError, Publisher};
+pub use publish::{KafkaPublisher, PublishError, Publisher};
 pub use server::{Gateway, StartError};
 pub use settings::{AckMode, KafkaSettings, Settings, TelnyxSettings, TwilioSettings};

@@ -8,6 +8,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tokio::sync::mpsc;
+
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -36,8 +38,60 @@ impl PublishError {
     }
 }
 
+/// Where accepted events go: Kafka (production) or a channel to a worker in the same process (the
+/// embedded default).
 #[derive(Clone)]
-pub struct Publisher {
+pub enum Publisher {
+    Kafka(KafkaPublisher),
+    InProcess {
+        tx: mpsc::Sender<Event>,
+        metrics: Arc<Metrics>,
+    },
+}
+
+impl Publisher {
+    pub async fn publish(&self, event: &Event) -> Result<(), PublishError> {
+        match self {
+            Publisher::Kafka(k) => k.publish(event).await,
+            Publisher::InProcess { tx, metrics } => match tx.try_send(event.clone()) {
+                Ok(()) => {
+                    metrics.event_published(event, None);
+                    Ok(())
+                }
+                Err(mpsc::error::TrySendError::Full(_)) => Err(PublishError::QueueFull),
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    Err(PublishError::Broker("the worker has stopped".into()))
+                }
+            },
+        }
+    }
+
+    /// Whether events can be published now. Blocking: run it off the runtime.
+    pub fn probe_blocking(&self, timeout: Duration) -> bool {
+        match self {
+            Publisher::Kafka(k) => k.probe_blocking(timeout),
+            Publisher::InProcess { tx, .. } => !tx.is_closed(),
+        }
+    }
+
+    /// Waits (bounded) until every accepted event is delivered. Blocking.
+    pub fn flush_blocking(&self, timeout: Duration) -> bool {
+        match self {
+            Publisher::Kafka(k) => k.flush_blocking(timeout),
+            Publisher::InProcess { .. } => true,
+        }
+    }
+
+    pub fn in_flight(&self) -> i32 {
+        match self {
+            Publisher::Kafka(k) => k.in_flight(),
+            Publisher::InProcess { .. } => 0,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct KafkaPublisher {
     producer: FutureProducer,
     topic: Arc<str>,
     mode: AckMode,
@@ -45,7 +99,7 @@ pub struct Publisher {
     metrics: Arc<Metrics>,
 }
 
-impl Publisher {
+impl KafkaPublisher {
     pub fn new(
         settings: &KafkaSettings,
         mode: AckMode,
@@ -73,7 +127,7 @@ impl Publisher {
             config.set(k, v);
         }
         let producer: FutureProducer = config.create()?;
-        Ok(Publisher {
+        Ok(KafkaPublisher {
             producer,
             topic: settings.topic.as_str().into(),
             mode,

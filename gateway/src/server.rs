@@ -26,7 +26,7 @@ use crate::carrier::telnyx::Telnyx;
 use crate::carrier::twilio::{Hook, Twilio};
 use crate::carrier::WebhookError;
 use crate::dedupe::Seen;
-use crate::publish::{PublishError, Publisher};
+use crate::publish::{KafkaPublisher, PublishError, Publisher};
 use crate::settings::Settings;
 use crate::telemetry::{Metrics, Route};
 use textback_schemas::Event;
@@ -133,10 +133,37 @@ fn xml_escape(text: &str) -> String {
 }
 
 impl Gateway {
+    /// A gateway publishing to Kafka.
     pub fn new(settings: Settings) -> Result<Arc<Self>, StartError> {
         settings.validate().map_err(StartError::Settings)?;
         let metrics = Arc::new(Metrics::default());
-        let publisher = Publisher::new(&settings.kafka, settings.ack_mode, metrics.clone())?;
+        let publisher = Publisher::Kafka(KafkaPublisher::new(
+            &settings.kafka,
+            settings.ack_mode,
+            metrics.clone(),
+        )?);
+        Self::build(settings, publisher, metrics)
+    }
+
+    /// A gateway handing events to a worker in the same process (the embedded default).
+    pub fn in_process(
+        settings: Settings,
+        tx: tokio::sync::mpsc::Sender<Event>,
+    ) -> Result<Arc<Self>, StartError> {
+        settings.validate().map_err(StartError::Settings)?;
+        let metrics = Arc::new(Metrics::default());
+        let publisher = Publisher::InProcess {
+            tx,
+            metrics: metrics.clone(),
+        };
+        Self::build(settings, publisher, metrics)
+    }
+
+    fn build(
+        settings: Settings,
+        publisher: Publisher,
+        metrics: Arc<Metrics>,
+    ) -> Result<Arc<Self>, StartError> {
         let twilio = Twilio::new(&settings.public_base_url, &settings.twilio.auth_tokens);
         let telnyx = match settings.telnyx.public_key.as_str() {
             "" => None,

@@ -262,9 +262,9 @@ impl Metrics {
         let was = self.kafka_up.swap(up, Relaxed);
         if was != up {
             if up {
-                tracing::info!("Kafka reachable");
+                tracing::info!("event queue reachable");
             } else {
-                tracing::warn!("Kafka unreachable");
+                tracing::warn!("event queue unreachable");
             }
         }
     }

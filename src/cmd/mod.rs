@@ -1,6 +1,7 @@
 //! One module per subcommand. Each takes the loaded config and runs until done or signalled.
 
 pub mod business;
+pub mod demo;
 pub mod eval;
 pub mod gateway;
 pub mod migrate;
