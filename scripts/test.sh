@@ -37,3 +37,4 @@ cargo test --workspace --locked
 step "eval: the conversation corpus"
 corpus=${TEXTBACK_CORPUS:-../shared/corpus}
 cargo run --locked --quiet -- eval --corpus "$corpus"
+TEXTBACK_WORKER_POSTGRES_URL=$TEXTBACK_TEST_PG cargo run --locked --quiet -- eval --corpus "$corpus" --store postgres

@@ -70,7 +70,7 @@ fn main() -> ExitCode {
         Command::Worker => cmd::worker::run(config),
         Command::Migrate => cmd::migrate::run(config),
         Command::Business { command } => cmd::business::run(config, command),
-        Command::Eval(args) => cmd::eval::run(args),
+        Command::Eval(args) => cmd::eval::run(config, args),
         Command::Demo(args) => cmd::demo::run(args),
         Command::Config => {
             println!("{config:#?}");

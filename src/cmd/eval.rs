@@ -7,8 +7,35 @@ use std::path::PathBuf;
 use anyhow::Context;
 use textback_worker::eval::{self, Corpus};
 use textback_worker::store::memory::MemoryStore;
+use textback_worker::store::postgres::PgStore;
 
 use super::Failure;
+use crate::config::Config;
+
+/// Each dialog in its own schema; all of them dropped at the end.
+async fn postgres(url: &str, corpus: &Corpus) -> Result<eval::Report, eval::EvalError> {
+    let mut schemas = Vec::new();
+    let report = eval::run(corpus, || {
+        let schema = format!("eval_{}", uuid::Uuid::new_v4().simple());
+        schemas.push(schema.clone());
+        async move {
+            let store = PgStore::new(url, Some(&schema), 4)?;
+            store.migrate(Some(&schema)).await?;
+            Ok(store)
+        }
+    })
+    .await;
+    if let Ok(admin) = PgStore::new(url, None, 1) {
+        if let Ok(client) = admin.pool().get().await {
+            for schema in &schemas {
+                let _ = client
+                    .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                    .await;
+            }
+        }
+    }
+    report
+}
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -18,18 +45,32 @@ pub struct Args {
     /// Print every conversation, not only the failing ones.
     #[arg(long)]
     transcripts: bool,
+    /// Where conversations are stored: memory (default) or postgres (worker.postgres_url; each
+    /// dialog in a fresh schema, dropped afterwards).
+    #[arg(long, value_enum, default_value = "memory")]
+    store: StoreKind,
 }
 
-pub fn run(args: Args) -> Result<(), Failure> {
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum StoreKind {
+    Memory,
+    Postgres,
+}
+
+pub fn run(config: Config, args: Args) -> Result<(), Failure> {
     let corpus =
         Corpus::load(&args.corpus).with_context(|| format!("corpus {}", args.corpus.display()))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("tokio runtime")?;
-    let report = runtime
-        .block_on(eval::run(&corpus, MemoryStore::new))
-        .context("eval")?;
+    let report = match args.store {
+        StoreKind::Memory => {
+            runtime.block_on(eval::run(&corpus, || async { Ok(MemoryStore::new()) }))
+        }
+        StoreKind::Postgres => runtime.block_on(postgres(&config.worker.postgres_url, &corpus)),
+    }
+    .context("eval")?;
     for r in &report.results {
         if args.transcripts || !r.passed() {
             println!(

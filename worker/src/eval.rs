@@ -414,13 +414,15 @@ pub async fn run_dialog<S: Store>(
 }
 
 /// Runs every dialog, each on a fresh store from `new_store`.
-pub async fn run<S: Store, F: FnMut() -> S>(
-    corpus: &Corpus,
-    mut new_store: F,
-) -> Result<Report, EvalError> {
+pub async fn run<S, F, Fut>(corpus: &Corpus, mut new_store: F) -> Result<Report, EvalError>
+where
+    S: Store,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<S, EvalError>>,
+{
     let mut results = Vec::with_capacity(corpus.dialogs.len());
     for dialog in &corpus.dialogs {
-        results.push(run_dialog(&new_store(), corpus, dialog).await?);
+        results.push(run_dialog(&new_store().await?, corpus, dialog).await?);
     }
     Ok(Report { results })
 }
