@@ -422,14 +422,20 @@ pub async fn run<S: Store + Clone>(
                 continue;
             }
             next_slot.insert(c.message.from.clone(), slot + interval);
-            let Ok(permit) = permits.clone().acquire_owned().await else {
-                return;
-            };
-            let (store, api, observer) = (store.clone(), api.clone(), observer.clone());
+            let (store, api, observer, permits) = (
+                store.clone(),
+                api.clone(),
+                observer.clone(),
+                permits.clone(),
+            );
             tokio::spawn(async move {
+                // Wait for this number's turn first, then for a permit: a permit bounds the
+                // requests in flight, not the texts waiting for their turn.
                 tokio::time::sleep_until(slot).await;
+                let Ok(_permit) = permits.acquire_owned().await else {
+                    return;
+                };
                 deliver(&store, &api, observer.as_ref(), c).await;
-                drop(permit);
             });
         }
         if full_batch {

@@ -1,0 +1,590 @@
+//! `e2ebench`: end-to-end latency through real Kafka and PostgreSQL.
+//!
+//! The gateway (durable acks, real Kafka), the worker (Kafka consumer, PostgreSQL store) and the
+//! sender run in this process; the sender texts the carrier simulator, also in this process, so the
+//! latency of each caller is measured on one clock: signed webhook sent by the client → SMS request
+//! received by the simulator. Callers are distinct and spread over many businesses (each business
+//! number is rate-limited to one text a second, as a long code is).
+//!
+//! Phases: a steady offered rate (default 100 missed calls/s), then rates stepped up until p99 passes
+//! the target or errors appear; then caller text → reply at the steady rate.
+//!
+//! Needs Kafka on --brokers and PostgreSQL on --postgres (scripts/kafka.sh, scripts/postgres.sh).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use bytes::Bytes;
+use clap::Parser;
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use textback_gateway::carrier::twilio;
+use textback_gateway::{AckMode, Gateway, KafkaSettings, Settings, TwilioSettings};
+use textback_worker::engine::Policy;
+use textback_worker::profile::{Business, Profile};
+use textback_worker::queue::{KafkaConsumerSettings, Queue};
+use textback_worker::sender::{self, CarrierApi, Quiet, SenderSettings, TelnyxApi, TwilioApi};
+use textback_worker::simulator::{Credentials, Simulator};
+use textback_worker::store::postgres::PgStore;
+use textback_worker::store::Store;
+use tokio::sync::{watch, Notify};
+use tokio::time::Instant;
+
+#[derive(Parser)]
+struct Args {
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    brokers: String,
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    postgres: String,
+    /// Steady offered rate, missed calls per second.
+    #[arg(long, default_value_t = 100)]
+    rate: u64,
+    /// Length of each phase.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Rates tried after the steady phase, in order, until p99 passes --target-ms.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "200,400,600,800,1000,1200,1500"
+    )]
+    steps: Vec<u64>,
+    #[arg(long, default_value_t = 250)]
+    target_ms: u64,
+    /// Businesses the callers are spread over.
+    #[arg(long, default_value_t = 2000)]
+    businesses: usize,
+    /// Partitions of the bench topic; the worker runs one lane per partition.
+    #[arg(long, default_value_t = 16)]
+    partitions: i32,
+}
+
+const BASE: &str = "http://127.0.0.1";
+
+fn profile(i: usize) -> Profile {
+    let day = vec![["00:00".to_string(), "23:59".to_string()]];
+    let hours: BTreeMap<String, Vec<[String; 2]>> =
+        ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+            .iter()
+            .map(|d| (d.to_string(), day.clone()))
+            .collect();
+    serde_json::from_value(serde_json::json!({
+        "id": format!("b{i}"), "name": format!("Business {i}"), "phone_number": format!("+1646{:07}", i),
+        "owner_phone": format!("+1917{:07}", i), "timezone": "UTC", "address": "1 Main St", "hours": hours,
+        "booking": {"slot_interval_min": 15, "min_notice_min": 60, "horizon_days": 30, "capacity": 4},
+        "services": [{"id": "haircut", "name": "Haircut", "duration_min": 30, "price_cents": 3500}]
+    }))
+    .expect("profile")
+}
+
+struct Phase {
+    rate: u64,
+    sent: usize,
+    errors: usize,
+    latency: Histogram<u64>,
+    lost: usize,
+}
+
+fn ms(nanos: u64) -> f64 {
+    nanos as f64 / 1e6
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(run(args))
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let schema = format!("bench_{}", uuid::Uuid::new_v4().simple());
+    let store = PgStore::new(&args.postgres, Some(&schema), 24).context("postgres")?;
+    store.migrate(Some(&schema)).await.context("migrate")?;
+    for i in 0..args.businesses {
+        store
+            .upsert_business(&Business::from_profile(profile(i)).map_err(|e| anyhow::anyhow!(e))?)
+            .await?;
+    }
+    let topic = format!("textback.bench.e2e.{}", uuid::Uuid::new_v4().simple());
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &args.brokers)
+        .create()?;
+    for r in admin
+        .create_topics(
+            &[NewTopic::new(
+                &topic,
+                args.partitions,
+                TopicReplication::Fixed(1),
+            )],
+            &AdminOptions::new(),
+        )
+        .await?
+    {
+        r.map_err(|(t, e)| anyhow::anyhow!("creating {t}: {e}"))?;
+    }
+    let creds = Credentials::default();
+    let sim = Simulator::start("127.0.0.1:0".parse()?, creds.clone()).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let base_url = format!("{BASE}:{}", addr.port());
+    let settings = Settings {
+        listen: addr,
+        public_base_url: base_url.clone(),
+        ack_mode: AckMode::Durable,
+        kafka: KafkaSettings {
+            brokers: args.brokers.clone(),
+            topic: topic.clone(),
+            ..KafkaSettings::default()
+        },
+        twilio: TwilioSettings {
+            auth_tokens: BTreeMap::from([(
+                creds.twilio_account_sid.clone(),
+                creds.twilio_auth_token.clone(),
+            )]),
+        },
+        ..Settings::default()
+    };
+    let gateway = Gateway::new(settings).map_err(|e| anyhow::anyhow!(e))?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    tokio::spawn(gateway.serve(listener, stopped(stop_rx.clone())));
+    let queue = Queue::kafka(&KafkaConsumerSettings {
+        brokers: args.brokers.clone(),
+        topic,
+        group: format!("bench-{}", uuid::Uuid::new_v4().simple()),
+        extra: Default::default(),
+    })?;
+    let wake = Arc::new(Notify::new());
+    let api = Arc::new(CarrierApi::new(SenderSettings {
+        twilio: TwilioApi {
+            base_url: sim.url(),
+            account_sid: creds.twilio_account_sid.clone(),
+            auth_token: creds.twilio_auth_token.clone(),
+            status_callback: String::new(),
+        },
+        telnyx: TelnyxApi {
+            base_url: sim.url(),
+            api_key: creds.telnyx_api_key.clone(),
+        },
+        ..SenderSettings::default()
+    }));
+    tokio::spawn(sender::run(
+        store.clone(),
+        api,
+        wake.clone(),
+        Arc::new(Quiet),
+        stopped(stop_rx.clone()),
+    ));
+    tokio::spawn(textback_worker::run::consume(
+        store.clone(),
+        queue,
+        Policy::default(),
+        args.partitions as usize,
+        wake,
+        Arc::new(textback_worker::run::Silent),
+        stopped(stop_rx),
+    ));
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let target = Duration::from_millis(args.target_ms);
+    let tokens = (
+        creds.twilio_account_sid.clone(),
+        creds.twilio_auth_token.clone(),
+    );
+
+    println!("e2ebench: 2 cores; gateway (durable) + Kafka + worker + PostgreSQL + sender + simulator on one machine");
+    println!(
+        "{} businesses, distinct callers, {} partitions, {} s per phase\n",
+        args.businesses, args.partitions, args.seconds
+    );
+    println!("| phase | offered/s | sent | errors | lost | p50 ms | p90 ms | p99 ms | max ms |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    // Baseline, same client, same simulator: a webhook handler that texts the caller directly
+    // (no Kafka, no PostgreSQL, nothing durable), as the simplest text-back products do.
+    let direct_base = direct_texter(&sim, &creds).await?;
+    let mut next_caller = 1_000_000usize;
+    let _ = missed_calls(
+        &client,
+        &direct_base,
+        &tokens,
+        &sim,
+        &args,
+        50,
+        1,
+        &mut next_caller,
+    )
+    .await;
+    let baseline = missed_calls(
+        &client,
+        &direct_base,
+        &tokens,
+        &sim,
+        &args,
+        args.rate,
+        args.seconds,
+        &mut next_caller,
+    )
+    .await;
+    row("baseline: handler texts directly", &baseline);
+    // Warm-up: connections, topic metadata, statement caches.
+    let mut next_caller = 0usize;
+    let warm = missed_calls(
+        &client,
+        &base_url,
+        &tokens,
+        &sim,
+        &args,
+        50,
+        2,
+        &mut next_caller,
+    )
+    .await;
+    let _ = warm;
+    let steady = missed_calls(
+        &client,
+        &base_url,
+        &tokens,
+        &sim,
+        &args,
+        args.rate,
+        args.seconds,
+        &mut next_caller,
+    )
+    .await;
+    row("missed call → text-back", &steady);
+    let steady_callers: Vec<usize> =
+        (next_caller - (args.rate * args.seconds) as usize..next_caller).collect();
+    let mut best = if steady.latency.value_at_quantile(0.99) < target.as_nanos() as u64
+        && steady.errors == 0
+        && steady.lost == 0
+    {
+        Some(args.rate)
+    } else {
+        None
+    };
+    for rate in &args.steps {
+        let p = missed_calls(
+            &client,
+            &base_url,
+            &tokens,
+            &sim,
+            &args,
+            *rate,
+            args.seconds,
+            &mut next_caller,
+        )
+        .await;
+        row("missed call → text-back", &p);
+        if p.latency.value_at_quantile(0.99) >= target.as_nanos() as u64
+            || p.errors > 0
+            || p.lost > 0
+        {
+            break;
+        }
+        best = Some(*rate);
+    }
+    // Let the steps drain before measuring replies.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let replies = texts(&client, &base_url, &tokens, &sim, &args, &steady_callers).await;
+    row("caller text → reply", &replies);
+    let ratio = |p: &Phase| {
+        p.latency.value_at_quantile(0.99) as f64
+            / baseline.latency.value_at_quantile(0.99).max(1) as f64
+    };
+    println!();
+    println!(
+        "p99 vs the direct baseline at {}/s: text-back {:.2}x, reply {:.2}x",
+        args.rate,
+        ratio(&steady),
+        ratio(&replies)
+    );
+    match best {
+        Some(r) => println!(
+            "highest offered rate with p99 under {} ms: {r} missed calls/s",
+            args.target_ms
+        ),
+        None => println!("no rate tried kept p99 under {} ms", args.target_ms),
+    }
+    let _ = stop_tx.send(true);
+    let admin = PgStore::new(&args.postgres, None, 1)?;
+    admin
+        .pool()
+        .get()
+        .await?
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .await?;
+    Ok(())
+}
+
+/// A server that, for every webhook, sends the text-back straight to the simulator and then answers.
+async fn direct_texter(sim: &Simulator, creds: &Credentials) -> anyhow::Result<String> {
+    use hyper::server::conn::http1;
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("{BASE}:{}", listener.local_addr()?.port());
+    let api = Arc::new(CarrierApi::new(SenderSettings {
+        twilio: TwilioApi {
+            base_url: sim.url(),
+            account_sid: creds.twilio_account_sid.clone(),
+            auth_token: creds.twilio_auth_token.clone(),
+            status_callback: String::new(),
+        },
+        ..SenderSettings::default()
+    }));
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let api = api.clone();
+            tokio::spawn(http1::Builder::new().serve_connection(
+                TokioIo::new(stream),
+                service_fn(move |req: Request<hyper::body::Incoming>| {
+                    let api = api.clone();
+                    async move {
+                        let body = req
+                            .into_body()
+                            .collect()
+                            .await
+                            .map(|b| b.to_bytes())
+                            .unwrap_or_default();
+                        let form: HashMap<String, String> =
+                            form_urlencoded::parse(&body).into_owned().collect();
+                        let (Some(from), Some(to)) = (form.get("From"), form.get("To")) else {
+                            return Ok::<_, std::convert::Infallible>(hyper::Response::new(
+                                Full::new(Bytes::new()),
+                            ));
+                        };
+                        let message = textback_worker::store::Outgoing {
+                            id: uuid::Uuid::new_v4(),
+                            carrier: textback_schemas::Carrier::Twilio,
+                            business_id: String::new(),
+                            conversation_id: None,
+                            from: textback_schemas::PhoneNumber::parse(to).expect("number"),
+                            to: textback_schemas::PhoneNumber::parse(from).expect("number"),
+                            body: "Sorry we missed your call!".into(),
+                            kind: textback_worker::store::OutKind::TextBack,
+                            queued_at: jiff::Timestamp::now(),
+                            event_received_at: jiff::Timestamp::now(),
+                        };
+                        let _ = api.send(&message).await;
+                        Ok(hyper::Response::new(Full::new(Bytes::new())))
+                    }
+                }),
+            ));
+        }
+    });
+    Ok(base)
+}
+
+fn row(name: &str, p: &Phase) {
+    let h = &p.latency;
+    println!(
+        "| {name} | {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} |",
+        p.rate,
+        p.sent,
+        p.errors,
+        p.lost,
+        ms(h.value_at_quantile(0.5)),
+        ms(h.value_at_quantile(0.9)),
+        ms(h.value_at_quantile(0.99)),
+        ms(h.max())
+    );
+}
+
+fn caller_number(i: usize) -> String {
+    format!("+1718{:07}", i)
+}
+
+fn business_of(i: usize, businesses: usize) -> String {
+    format!("+1646{:07}", i % businesses)
+}
+
+type Tokens = (String, String);
+
+fn signed(
+    base_url: &str,
+    tokens: &Tokens,
+    path: &str,
+    params: &[(&str, &str)],
+) -> Request<Full<Bytes>> {
+    let mut all: Vec<(&str, &str)> = vec![("AccountSid", tokens.0.as_str())];
+    all.extend_from_slice(params);
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&all)
+        .finish();
+    let sig = twilio::signature(
+        tokens.1.as_bytes(),
+        &format!("{base_url}{path}"),
+        all.iter().copied(),
+    );
+    Request::post(format!("{base_url}{path}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-twilio-signature", sig)
+        .body(Full::new(Bytes::from(body)))
+        .expect("request")
+}
+
+/// Sends `kind` webhooks for callers at `rate`/s and measures each to the caller's next text at the
+/// simulator.
+async fn open_loop(
+    client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    sim: &Simulator,
+    rate: u64,
+    callers: &[usize],
+    build: impl Fn(usize) -> Request<Full<Bytes>>,
+) -> Phase {
+    let before: HashMap<String, usize> = {
+        let mut m = HashMap::new();
+        for r in sim.received() {
+            *m.entry(r.to).or_insert(0) += 1;
+        }
+        m
+    };
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let start = Instant::now() + Duration::from_millis(20);
+    let mut tasks = Vec::with_capacity(callers.len());
+    for (k, &i) in callers.iter().enumerate() {
+        let due = start + interval * k as u32;
+        tokio::time::sleep_until(due).await;
+        let req = build(i);
+        let client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            let sent = std::time::Instant::now();
+            let ok = match client.request(req).await {
+                Ok(resp) => {
+                    let ok = resp.status().is_success();
+                    let _ = resp.into_body().collect().await;
+                    ok
+                }
+                Err(_) => false,
+            };
+            (i, sent, ok)
+        }));
+    }
+    let mut sent_at = HashMap::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (i, sent, ok) = t.await.expect("task");
+        if ok {
+            sent_at.insert(caller_number(i), sent);
+        } else {
+            errors += 1;
+        }
+    }
+    // Wait (bounded) for the texts.
+    let expected = sent_at.len();
+    let want: HashMap<String, usize> = sent_at
+        .keys()
+        .map(|c| (c.clone(), before.get(c).copied().unwrap_or(0)))
+        .collect();
+    sim.wait_until(Duration::from_secs(30), |r| {
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for x in r {
+            *seen.entry(x.to.as_str()).or_insert(0) += 1;
+        }
+        want.iter()
+            .filter(|(c, n)| seen.get(c.as_str()).copied().unwrap_or(0) > **n)
+            .count()
+            >= expected
+    })
+    .await;
+    let mut latency =
+        Histogram::<u64>::new_with_bounds(1_000, 600_000_000_000, 3).expect("histogram");
+    let mut counted: HashMap<String, usize> = HashMap::new();
+    let mut measured = 0;
+    for r in sim.received() {
+        let seen = counted.entry(r.to.clone()).or_insert(0);
+        *seen += 1;
+        // The first text to this caller after the ones it had before this phase.
+        if let (Some(sent), Some(n)) = (sent_at.get(&r.to), want.get(&r.to)) {
+            if *seen == n + 1 {
+                latency.saturating_record(r.at.saturating_duration_since(*sent).as_nanos() as u64);
+                measured += 1;
+            }
+        }
+    }
+    Phase {
+        rate,
+        sent: callers.len(),
+        errors,
+        latency,
+        lost: expected - measured,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn missed_calls(
+    client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    base_url: &str,
+    tokens: &Tokens,
+    sim: &Simulator,
+    args: &Args,
+    rate: u64,
+    seconds: u64,
+    next_caller: &mut usize,
+) -> Phase {
+    let n = (rate * seconds) as usize;
+    let callers: Vec<usize> = (*next_caller..*next_caller + n).collect();
+    *next_caller += n;
+    let businesses = args.businesses;
+    open_loop(client, sim, rate, &callers, |i| {
+        let caller = caller_number(i);
+        let business = business_of(i, businesses);
+        let sid = format!("CAbench{i:010}");
+        signed(
+            base_url,
+            tokens,
+            "/twilio/voice/status",
+            &[
+                ("CallSid", &sid),
+                ("CallStatus", "no-answer"),
+                ("From", &caller),
+                ("To", &business),
+            ],
+        )
+    })
+    .await
+}
+
+async fn texts(
+    client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    base_url: &str,
+    tokens: &Tokens,
+    sim: &Simulator,
+    args: &Args,
+    callers: &[usize],
+) -> Phase {
+    let businesses = args.businesses;
+    open_loop(client, sim, args.rate, callers, |i| {
+        let caller = caller_number(i);
+        let business = business_of(i, businesses);
+        let sid = format!("SMbench{i:010}");
+        signed(
+            base_url,
+            tokens,
+            "/twilio/sms",
+            &[
+                ("MessageSid", &sid),
+                ("Body", "haircut tomorrow at 2pm please"),
+                ("NumMedia", "0"),
+                ("From", &caller),
+                ("To", &business),
+            ],
+        )
+    })
+    .await
+}
