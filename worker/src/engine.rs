@@ -63,6 +63,9 @@ pub async fn handle<S: Store>(
     };
     let handled = match &event.detail {
         Detail::MissedCall(_) => missed_call(&mut tx, policy, &business, event, now).await?,
+        Detail::InboundSms(sms) if event.caller_number == business.owner_phone => {
+            owner_command(&mut tx, &business, event, sms, now).await?
+        }
         Detail::InboundSms(sms) => inbound(&mut tx, policy, &business, event, sms, now).await?,
         Detail::CallAnswered(_) => Handled::Recorded,
         Detail::MessageStatus(status) => {
@@ -119,6 +122,7 @@ fn outgoing(
     body: String,
     now: Timestamp,
 ) -> Outgoing {
+    let body = crate::sms::fit(&body);
     let to = match kind {
         OutKind::OwnerAlert => business.owner_phone.clone(),
         _ => conversation.caller.clone(),
@@ -307,4 +311,57 @@ async fn apply<T: Tx>(
         }
     }
     Ok(Ok(booked))
+}
+
+/// A text from the owner's phone to the business number: `RESUME +16175550123` gives that caller's
+/// conversation back to the assistant. Anything else from the owner is recorded and answered with
+/// how to use it.
+async fn owner_command<T: Tx>(
+    tx: &mut T,
+    business: &Business,
+    event: &Event,
+    sms: &InboundSms,
+    now: Timestamp,
+) -> Result<Handled> {
+    let mut words = sms.body.split_whitespace();
+    let command = words.next().unwrap_or("").to_ascii_uppercase();
+    let target = words
+        .next()
+        .and_then(|n| textback_schemas::PhoneNumber::parse(n).ok());
+    let reply = match (command.as_str(), target) {
+        ("RESUME", Some(caller)) => match tx.conversation(&business.id, &caller).await? {
+            Some(mut c) if c.state.handed_off => {
+                c.state.handed_off = false;
+                c.state.unclear = 0;
+                tx.save_conversation(&c).await?;
+                format!("textback: the assistant is back on for {caller}.")
+            }
+            _ => format!("textback: no handed-off conversation with {caller}."),
+        },
+        _ => "textback: to give a conversation back to the assistant, text RESUME and the caller's number.".to_string(),
+    };
+    let owner = Conversation {
+        id: uuid::Uuid::nil(),
+        business_id: business.id.clone(),
+        caller: business.owner_phone.clone(),
+        state: State::default(),
+        started_at: now,
+        last_activity_at: now,
+        last_textback_at: None,
+    };
+    tx.enqueue(&outgoing(
+        business,
+        &owner,
+        event,
+        OutKind::OwnerAlert,
+        reply,
+        now,
+    ))
+    .await?;
+    Ok(Handled::Replied {
+        texts: 1,
+        booked: false,
+        handed_off: false,
+        opted_out: false,
+    })
 }

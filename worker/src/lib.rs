@@ -14,4 +14,5 @@ pub mod queue;
 pub mod run;
 pub mod sender;
 pub mod simulator;
+pub mod sms;
 pub mod store;

@@ -101,6 +101,21 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn resume(&self, business_id: &str, caller: &PhoneNumber) -> Result<bool> {
+        let mut t = self.tables.lock().await;
+        match t
+            .conversations
+            .get_mut(&(business_id.to_string(), caller.clone()))
+        {
+            Some(c) if c.state.handed_off => {
+                c.state.handed_off = false;
+                c.state.unclear = 0;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     async fn texts_to(&self, to: &PhoneNumber) -> Result<Vec<Outgoing>> {
         let t = self.tables.lock().await;
         Ok(t.outbox

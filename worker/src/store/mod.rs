@@ -123,6 +123,12 @@ pub trait Store: Send + Sync + 'static {
     fn begin(&self) -> impl Future<Output = Result<Self::Tx>> + Send;
     /// Inserts or replaces a business by id.
     fn upsert_business(&self, business: &Business) -> impl Future<Output = Result<()>> + Send;
+    /// Gives a handed-off conversation back to the assistant; false when there was none to resume.
+    fn resume(
+        &self,
+        business_id: &str,
+        caller: &PhoneNumber,
+    ) -> impl Future<Output = Result<bool>> + Send;
     /// Every text queued to `to`, oldest first.
     fn texts_to(&self, to: &PhoneNumber) -> impl Future<Output = Result<Vec<Outgoing>>> + Send;
 

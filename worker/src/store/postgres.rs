@@ -194,6 +194,18 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn resume(&self, business_id: &str, caller: &PhoneNumber) -> Result<bool> {
+        let client = self.pool.get().await?;
+        let n = client
+            .execute(
+                "UPDATE conversations SET state = state || '{\"handed_off\": false, \"unclear\": 0}'::jsonb \
+                 WHERE business_id = $1 AND caller = $2 AND (state->>'handed_off')::boolean",
+                &[&business_id, &caller.as_str()],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
     async fn texts_to(&self, to: &PhoneNumber) -> Result<Vec<Outgoing>> {
         let client = self.pool.get().await?;
         let sql = format!(
