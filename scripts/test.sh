@@ -34,7 +34,14 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "tests"
 cargo test --workspace --locked
 
-step "eval: the conversation corpus"
-corpus=${TEXTBACK_CORPUS:-../shared/corpus}
-cargo run --locked --quiet -- eval --corpus "$corpus"
-TEXTBACK_WORKER_POSTGRES_URL=$TEXTBACK_TEST_PG cargo run --locked --quiet -- eval --corpus "$corpus" --store postgres
+step "eval: the conversation corpora"
+# The project's corpus (shared/ beside the checkout, as CI has it) and the one this repo carries.
+corpora=(tests/corpus)
+shared=${TEXTBACK_CORPUS:-../shared/corpus}
+if [ -f "$shared/dialogs.jsonl" ]; then corpora+=("$shared"); else echo "note: no corpus at $shared; scoring tests/corpus only" >&2; fi
+for corpus in "${corpora[@]}"; do
+  echo "corpus $corpus (in memory):" >&2
+  cargo run --locked --quiet -- eval --corpus "$corpus"
+  echo "corpus $corpus (PostgreSQL):" >&2
+  TEXTBACK_WORKER_POSTGRES_URL=$TEXTBACK_TEST_PG cargo run --locked --quiet -- eval --corpus "$corpus" --store postgres
+done

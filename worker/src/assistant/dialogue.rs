@@ -329,7 +329,10 @@ impl Turn<'_> {
                 time = time.or_else(|| clock(n, 0, None));
             }
             if let Some((_, date)) = self.p.ordinal_date {
-                day = day.or(Some(Day::Date(date)));
+                // A date is more specific than a weekday said with it ("thursday the 10th").
+                if day.is_none() || matches!(self.p.day, Some(DaySpec::Weekday(_))) {
+                    day = Some(Day::Date(date));
+                }
             }
         }
         if let Some(si) = self.p.service {
