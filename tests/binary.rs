@@ -145,3 +145,67 @@ fn demo_books_a_conversation_with_nothing_installed() {
         "{stdout}"
     );
 }
+
+#[tokio::test]
+async fn business_import_inserts_updates_and_refuses_bad_files() {
+    let (store, schema) = common::stack::fresh_store().await;
+    let url = format!(
+        "{}?options=-c%20search_path%3D{schema}%2Cpublic",
+        common::stack::pg_url()
+    );
+    let import = |file: &str| {
+        textback()
+            .args(["business", "import", file])
+            .env("TEXTBACK_WORKER_POSTGRES_URL", &url)
+            .output()
+            .unwrap()
+    };
+    let corpus = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus/businesses.json");
+    let out = import(corpus);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "imported 1 businesses"
+    );
+    let count = |sql: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .pool()
+                .get()
+                .await
+                .unwrap()
+                .query_one(sql, &[])
+                .await
+                .unwrap()
+                .get::<_, i64>(0)
+        }
+    };
+    // The stack's own business plus the groomer; importing again updates in place.
+    assert_eq!(count("SELECT count(*) FROM businesses").await, 2);
+    assert!(import(corpus).status.success());
+    assert_eq!(count("SELECT count(*) FROM businesses").await, 2);
+    // A profile with a bad timezone: refused, nothing written.
+    let bad = std::env::temp_dir().join(format!("bad-{}.json", uuid::Uuid::new_v4().simple()));
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string(corpus)
+            .unwrap()
+            .replace("happypaws", "other")
+            .replace("America/Los_Angeles", "Mars/Olympus"),
+    )
+    .unwrap();
+    let out = import(bad.to_str().unwrap());
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown timezone"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(count("SELECT count(*) FROM businesses").await, 2);
+    let _ = std::fs::remove_file(bad);
+}

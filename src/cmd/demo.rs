@@ -19,7 +19,7 @@ use textback_gateway::{Gateway, Settings, TwilioSettings};
 use textback_worker::engine::Policy;
 use textback_worker::profile::load_file;
 use textback_worker::queue::Queue;
-use textback_worker::sender::{self, CarrierApi, Quiet, SenderSettings, TelnyxApi, TwilioApi};
+use textback_worker::sender::{self, CarrierApi, Quiet, SenderSettings};
 use textback_worker::simulator::{Credentials, Simulator};
 use textback_worker::store::memory::MemoryStore;
 use textback_worker::store::Store;
@@ -78,17 +78,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
         };
         let serving = tokio::spawn(gateway.serve(listener, stopped(stop_rx.clone())));
         let wake = Arc::new(Notify::new());
-        let sender_settings = SenderSettings {
-            twilio: TwilioApi {
-                base_url: sim.url(),
-                account_sid: creds.twilio_account_sid.clone(),
-                auth_token: creds.twilio_auth_token.clone(),
-                status_callback: String::new(),
-            },
-            telnyx: TelnyxApi { base_url: sim.url(), api_key: creds.telnyx_api_key.clone() },
-            per_number_rate: 10.0,
-            ..SenderSettings::default()
-        };
+        let sender_settings = SenderSettings { per_number_rate: 10.0, ..sim.sender_settings() };
         let api = Arc::new(CarrierApi::new(sender_settings));
         tokio::spawn(sender::run(store.clone(), api, wake.clone(), Arc::new(Quiet), stopped(stop_rx.clone())));
         tokio::spawn(textback_worker::run::consume(

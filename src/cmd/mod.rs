@@ -29,3 +29,20 @@ pub async fn shutdown_signal() {
         _ = int.recv() => tracing::info!("SIGINT received"),
     }
 }
+
+/// Runs an administrative command against PostgreSQL (`worker.postgres_url`) on a small runtime.
+pub fn with_store<T, F, Fut>(config: &crate::config::Config, f: F) -> Result<T, Failure>
+where
+    F: FnOnce(textback_worker::store::postgres::PgStore) -> Fut,
+    Fut: std::future::Future<Output = Result<T, Failure>>,
+{
+    use anyhow::Context;
+    let store =
+        textback_worker::store::postgres::PgStore::new(&config.worker.postgres_url, None, 1)
+            .map_err(|e| Failure::Config(e.to_string()))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("tokio runtime")?;
+    runtime.block_on(f(store))
+}

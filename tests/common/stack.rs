@@ -11,7 +11,7 @@ use textback_worker::engine::{Handled, Policy};
 use textback_worker::profile::load_file;
 use textback_worker::queue::{Delivery, KafkaConsumerSettings, Queue};
 use textback_worker::run::EventObserver;
-use textback_worker::sender::{self, CarrierApi, Quiet, SenderSettings, TelnyxApi, TwilioApi};
+use textback_worker::sender::{self, CarrierApi, Quiet, SenderSettings};
 use textback_worker::simulator::{Credentials, Simulator};
 use textback_worker::store::postgres::PgStore;
 use textback_worker::store::Store;
@@ -53,23 +53,12 @@ pub async fn fresh_store() -> (PgStore, String) {
 }
 
 pub fn sender_settings(sim: &Simulator) -> SenderSettings {
-    let c = sim.credentials();
     SenderSettings {
         per_number_rate: 200.0,
         backoff_base_ms: 40,
         backoff_max_ms: 400,
         poll_interval_ms: 100,
-        twilio: TwilioApi {
-            base_url: sim.url(),
-            account_sid: c.twilio_account_sid.clone(),
-            auth_token: c.twilio_auth_token.clone(),
-            status_callback: String::new(),
-        },
-        telnyx: TelnyxApi {
-            base_url: sim.url(),
-            api_key: c.telnyx_api_key.clone(),
-        },
-        ..SenderSettings::default()
+        ..sim.sender_settings()
     }
 }
 

@@ -225,6 +225,25 @@ impl CarrierApi {
         result.unwrap_or_else(SendOutcome::Retry)
     }
 
+    /// One request to a carrier API: method, URL, authorization, body and its content type.
+    async fn request(
+        &self,
+        method: Method,
+        url: String,
+        auth: String,
+        content_type: &str,
+        body: String,
+    ) -> Result<(StatusCode, Bytes), String> {
+        let req = Request::builder()
+            .method(method)
+            .uri(url)
+            .header("authorization", auth)
+            .header("content-type", content_type)
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| e.to_string())?;
+        self.call(req).await
+    }
+
     async fn send_twilio(&self, m: &Outgoing) -> Result<SendOutcome, String> {
         let t = &self.settings.twilio;
         let url = format!(
@@ -241,56 +260,44 @@ impl CarrierApi {
             }
             form.finish()
         };
-        let req = Request::builder()
-            .method(Method::POST)
-            .uri(url)
-            .header("authorization", self.twilio_auth())
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(Full::new(Bytes::from(form)))
-            .map_err(|e| e.to_string())?;
-        let (status, body) = self.call(req).await?;
-        Ok(classify(
-            status,
-            &body,
-            |b| {
-                serde_json::from_slice::<TwilioMessage>(b)
-                    .ok()
-                    .map(|m| m.sid)
-            },
-            |b| {
-                serde_json::from_slice::<TwilioError>(b)
-                    .ok()
-                    .map(|e| code_of(&e.code))
-            },
-        ))
+        let form_type = "application/x-www-form-urlencoded";
+        let (status, body) = self
+            .request(Method::POST, url, self.twilio_auth(), form_type, form)
+            .await?;
+        let id = |b: &[u8]| {
+            serde_json::from_slice::<TwilioMessage>(b)
+                .ok()
+                .map(|m| m.sid)
+        };
+        let code = |b: &[u8]| {
+            serde_json::from_slice::<TwilioError>(b)
+                .ok()
+                .map(|e| code_of(&e.code))
+        };
+        Ok(classify(status, &body, id, code))
     }
 
     async fn send_telnyx(&self, m: &Outgoing) -> Result<SendOutcome, String> {
         let t = &self.settings.telnyx;
         let body =
-            serde_json::json!({"from": m.from.as_str(), "to": m.to.as_str(), "text": m.body});
-        let req = Request::builder()
-            .method(Method::POST)
-            .uri(format!("{}/v2/messages", t.base_url))
-            .header("authorization", format!("Bearer {}", t.api_key))
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(body.to_string())))
-            .map_err(|e| e.to_string())?;
-        let (status, body) = self.call(req).await?;
-        Ok(classify(
-            status,
-            &body,
-            |b| {
-                serde_json::from_slice::<TelnyxCreated>(b)
-                    .ok()
-                    .map(|c| c.data.id)
-            },
-            |b| {
-                serde_json::from_slice::<TelnyxErrors>(b)
-                    .ok()
-                    .and_then(|e| e.errors.first().map(|e| code_of(&e.code)))
-            },
-        ))
+            serde_json::json!({"from": m.from.as_str(), "to": m.to.as_str(), "text": m.body})
+                .to_string();
+        let url = format!("{}/v2/messages", t.base_url);
+        let auth = format!("Bearer {}", t.api_key);
+        let (status, body) = self
+            .request(Method::POST, url, auth, "application/json", body)
+            .await?;
+        let id = |b: &[u8]| {
+            serde_json::from_slice::<TelnyxCreated>(b)
+                .ok()
+                .map(|c| c.data.id)
+        };
+        let code = |b: &[u8]| {
+            serde_json::from_slice::<TelnyxErrors>(b)
+                .ok()
+                .and_then(|e| e.errors.first().map(|e| code_of(&e.code)))
+        };
+        Ok(classify(status, &body, id, code))
     }
 
     /// For a text that may already be at Twilio: its sid if Twilio has it.
@@ -305,16 +312,19 @@ impl CarrierApi {
             .append_pair("From", m.from.as_str())
             .append_pair("DateSent>", &date.to_string())
             .finish();
-        let req = Request::builder()
-            .method(Method::GET)
-            .uri(format!(
-                "{}/2010-04-01/Accounts/{}/Messages.json?{query}",
-                t.base_url, t.account_sid
-            ))
-            .header("authorization", self.twilio_auth())
-            .body(Full::new(Bytes::new()))
-            .map_err(|e| e.to_string())?;
-        let (status, body) = self.call(req).await?;
+        let url = format!(
+            "{}/2010-04-01/Accounts/{}/Messages.json?{query}",
+            t.base_url, t.account_sid
+        );
+        let (status, body) = self
+            .request(
+                Method::GET,
+                url,
+                self.twilio_auth(),
+                "application/json",
+                String::new(),
+            )
+            .await?;
         if !status.is_success() {
             return Err(format!("listing messages: {status}"));
         }

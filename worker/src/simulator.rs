@@ -120,6 +120,24 @@ impl Simulator {
         &self.creds
     }
 
+    /// Sender settings that text this simulator, with its credentials, for both carriers.
+    pub fn sender_settings(&self) -> crate::sender::SenderSettings {
+        use crate::sender::{SenderSettings, TelnyxApi, TwilioApi};
+        SenderSettings {
+            twilio: TwilioApi {
+                base_url: self.url(),
+                account_sid: self.creds.twilio_account_sid.clone(),
+                auth_token: self.creds.twilio_auth_token.clone(),
+                status_callback: String::new(),
+            },
+            telnyx: TelnyxApi {
+                base_url: self.url(),
+                api_key: self.creds.telnyx_api_key.clone(),
+            },
+            ..SenderSettings::default()
+        }
+    }
+
     /// The next `n` requests get `fault` (queued after faults already planned).
     pub fn fail_next(&self, n: usize, fault: Fault) {
         let mut inner = self.inner.lock().expect("simulator lock");

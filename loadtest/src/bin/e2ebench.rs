@@ -31,7 +31,7 @@ use textback_gateway::{AckMode, Gateway, KafkaSettings, Settings, TwilioSettings
 use textback_worker::engine::Policy;
 use textback_worker::profile::{Business, Profile};
 use textback_worker::queue::{KafkaConsumerSettings, Queue};
-use textback_worker::sender::{self, CarrierApi, Quiet, SenderSettings, TelnyxApi, TwilioApi};
+use textback_worker::sender::{self, CarrierApi, Quiet};
 use textback_worker::simulator::{Credentials, Simulator};
 use textback_worker::store::postgres::PgStore;
 use textback_worker::store::Store;
@@ -167,19 +167,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         extra: Default::default(),
     })?;
     let wake = Arc::new(Notify::new());
-    let api = Arc::new(CarrierApi::new(SenderSettings {
-        twilio: TwilioApi {
-            base_url: sim.url(),
-            account_sid: creds.twilio_account_sid.clone(),
-            auth_token: creds.twilio_auth_token.clone(),
-            status_callback: String::new(),
-        },
-        telnyx: TelnyxApi {
-            base_url: sim.url(),
-            api_key: creds.telnyx_api_key.clone(),
-        },
-        ..SenderSettings::default()
-    }));
+    let api = Arc::new(CarrierApi::new(sim.sender_settings()));
     tokio::spawn(sender::run(
         store.clone(),
         api,
@@ -202,6 +190,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
         creds.twilio_account_sid.clone(),
         creds.twilio_auth_token.clone(),
     );
+    let load = Load {
+        client: &client,
+        tokens: &tokens,
+        sim: &sim,
+        businesses: args.businesses,
+    };
 
     println!("e2ebench: 2 cores; gateway (durable) + Kafka + worker + PostgreSQL + sender + simulator on one machine");
     println!(
@@ -212,56 +206,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     // Baseline, same client, same simulator: a webhook handler that texts the caller directly
     // (no Kafka, no PostgreSQL, nothing durable), as the simplest text-back products do.
-    let direct_base = direct_texter(&sim, &creds).await?;
+    let direct_base = direct_texter(&sim).await?;
     let mut next_caller = 1_000_000usize;
-    let _ = missed_calls(
-        &client,
-        &direct_base,
-        &tokens,
-        &sim,
-        &args,
-        50,
-        1,
-        &mut next_caller,
-    )
-    .await;
-    let baseline = missed_calls(
-        &client,
-        &direct_base,
-        &tokens,
-        &sim,
-        &args,
-        args.rate,
-        args.seconds,
-        &mut next_caller,
-    )
-    .await;
+    let _ = load
+        .missed_calls(&direct_base, 50, 1, &mut next_caller)
+        .await;
+    let baseline = load
+        .missed_calls(&direct_base, args.rate, args.seconds, &mut next_caller)
+        .await;
     row("baseline: handler texts directly", &baseline);
     // Warm-up: connections, topic metadata, statement caches.
     let mut next_caller = 0usize;
-    let warm = missed_calls(
-        &client,
-        &base_url,
-        &tokens,
-        &sim,
-        &args,
-        50,
-        2,
-        &mut next_caller,
-    )
-    .await;
-    let _ = warm;
-    let steady = missed_calls(
-        &client,
-        &base_url,
-        &tokens,
-        &sim,
-        &args,
-        args.rate,
-        args.seconds,
-        &mut next_caller,
-    )
-    .await;
+    let _warm = load.missed_calls(&base_url, 50, 2, &mut next_caller).await;
+    let steady = load
+        .missed_calls(&base_url, args.rate, args.seconds, &mut next_caller)
+        .await;
     row("missed call → text-back", &steady);
     let steady_callers: Vec<usize> =
         (next_caller - (args.rate * args.seconds) as usize..next_caller).collect();
@@ -274,17 +233,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         None
     };
     for rate in &args.steps {
-        let p = missed_calls(
-            &client,
-            &base_url,
-            &tokens,
-            &sim,
-            &args,
-            *rate,
-            args.seconds,
-            &mut next_caller,
-        )
-        .await;
+        let p = load
+            .missed_calls(&base_url, *rate, args.seconds, &mut next_caller)
+            .await;
         row("missed call → text-back", &p);
         if p.latency.value_at_quantile(0.99) >= target.as_nanos() as u64
             || p.errors > 0
@@ -296,7 +247,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     // Let the steps drain before measuring replies.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let replies = texts(&client, &base_url, &tokens, &sim, &args, &steady_callers).await;
+    let replies = load.texts(&base_url, args.rate, &steady_callers).await;
     row("caller text → reply", &replies);
     let ratio = |p: &Phase| {
         p.latency.value_at_quantile(0.99) as f64
@@ -328,21 +279,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// A server that, for every webhook, sends the text-back straight to the simulator and then answers.
-async fn direct_texter(sim: &Simulator, creds: &Credentials) -> anyhow::Result<String> {
+async fn direct_texter(sim: &Simulator) -> anyhow::Result<String> {
     use hyper::server::conn::http1;
     use hyper::service::service_fn;
     use hyper_util::rt::TokioIo;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("{BASE}:{}", listener.local_addr()?.port());
-    let api = Arc::new(CarrierApi::new(SenderSettings {
-        twilio: TwilioApi {
-            base_url: sim.url(),
-            account_sid: creds.twilio_account_sid.clone(),
-            auth_token: creds.twilio_auth_token.clone(),
-            status_callback: String::new(),
-        },
-        ..SenderSettings::default()
-    }));
+    let api = Arc::new(CarrierApi::new(sim.sender_settings()));
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
@@ -526,65 +469,88 @@ async fn open_loop(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn missed_calls(
-    client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+/// What each caller sends in a phase.
+#[derive(Clone, Copy)]
+enum Webhook {
+    MissedCall,
+    Text,
+}
+
+/// Signed Twilio webhook `kind` from caller `i` to its business.
+fn webhook(
     base_url: &str,
     tokens: &Tokens,
-    sim: &Simulator,
-    args: &Args,
-    rate: u64,
-    seconds: u64,
-    next_caller: &mut usize,
-) -> Phase {
-    let n = (rate * seconds) as usize;
-    let callers: Vec<usize> = (*next_caller..*next_caller + n).collect();
-    *next_caller += n;
-    let businesses = args.businesses;
-    open_loop(client, sim, rate, &callers, |i| {
-        let caller = caller_number(i);
-        let business = business_of(i, businesses);
-        let sid = format!("CAbench{i:010}");
-        signed(
-            base_url,
-            tokens,
-            "/twilio/voice/status",
-            &[
-                ("CallSid", &sid),
+    businesses: usize,
+    kind: Webhook,
+    i: usize,
+) -> Request<Full<Bytes>> {
+    let caller = caller_number(i);
+    let business = business_of(i, businesses);
+    match kind {
+        Webhook::MissedCall => {
+            let sid = format!("CAbench{i:010}");
+            let params = [
+                ("CallSid", sid.as_str()),
                 ("CallStatus", "no-answer"),
                 ("From", &caller),
                 ("To", &business),
-            ],
-        )
-    })
-    .await
-}
-
-async fn texts(
-    client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
-    base_url: &str,
-    tokens: &Tokens,
-    sim: &Simulator,
-    args: &Args,
-    callers: &[usize],
-) -> Phase {
-    let businesses = args.businesses;
-    open_loop(client, sim, args.rate, callers, |i| {
-        let caller = caller_number(i);
-        let business = business_of(i, businesses);
-        let sid = format!("SMbench{i:010}");
-        signed(
-            base_url,
-            tokens,
-            "/twilio/sms",
-            &[
-                ("MessageSid", &sid),
-                ("Body", "haircut tomorrow at 2pm please"),
+            ];
+            signed(base_url, tokens, "/twilio/voice/status", &params)
+        }
+        Webhook::Text => {
+            let sid = format!("SMbench{i:010}");
+            let body = "haircut tomorrow at 2pm please";
+            let params = [
+                ("MessageSid", sid.as_str()),
+                ("Body", body),
                 ("NumMedia", "0"),
                 ("From", &caller),
                 ("To", &business),
-            ],
-        )
-    })
-    .await
+            ];
+            signed(base_url, tokens, "/twilio/sms", &params)
+        }
+    }
+}
+
+type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
+/// What every phase shares: the client, the credentials, the simulator, the businesses.
+struct Load<'a> {
+    client: &'a HttpClient,
+    tokens: &'a Tokens,
+    sim: &'a Simulator,
+    businesses: usize,
+}
+
+impl Load<'_> {
+    /// `rate` missed calls a second for `seconds`, from callers not used before.
+    async fn missed_calls(
+        &self,
+        base_url: &str,
+        rate: u64,
+        seconds: u64,
+        next_caller: &mut usize,
+    ) -> Phase {
+        let n = (rate * seconds) as usize;
+        let callers: Vec<usize> = (*next_caller..*next_caller + n).collect();
+        *next_caller += n;
+        open_loop(self.client, self.sim, rate, &callers, |i| {
+            webhook(
+                base_url,
+                self.tokens,
+                self.businesses,
+                Webhook::MissedCall,
+                i,
+            )
+        })
+        .await
+    }
+
+    /// One text from each of `callers`, `rate` a second.
+    async fn texts(&self, base_url: &str, rate: u64, callers: &[usize]) -> Phase {
+        open_loop(self.client, self.sim, rate, callers, |i| {
+            webhook(base_url, self.tokens, self.businesses, Webhook::Text, i)
+        })
+        .await
+    }
 }
