@@ -38,6 +38,7 @@ pub struct WorkerSettings {
     pub consumer_group: String,
     pub shards: usize,
     pub cooldown_minutes: i64,
+    pub metrics_listen: String,
 }
 
 pub struct Config {

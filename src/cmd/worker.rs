@@ -1,4 +1,5 @@
-//! `textback worker`: Kafka → engine → PostgreSQL → outbox → carrier SMS API.
+//! `textback worker`: Kafka → engine → PostgreSQL → outbox → carrier SMS API, with Prometheus
+//! metrics on `worker.metrics_listen`.
 
 use std::sync::Arc;
 
@@ -6,8 +7,9 @@ use anyhow::Context;
 use jiff::SignedDuration;
 use textback_worker::engine::Policy;
 use textback_worker::queue::{KafkaConsumerSettings, Queue};
-use textback_worker::sender::{self, CarrierApi, Quiet};
+use textback_worker::sender::{self, CarrierApi};
 use textback_worker::store::postgres::PgStore;
+use textback_worker::telemetry::WorkerMetrics;
 use tokio::sync::{watch, Notify};
 
 use super::Failure;
@@ -21,6 +23,12 @@ pub fn run(config: Config) -> Result<(), Failure> {
             "worker.shards and worker.max_connections must be above 0".into(),
         ));
     }
+    let metrics_addr: Option<std::net::SocketAddr> = match w.metrics_listen.trim() {
+        "" => None,
+        addr => Some(addr.parse().map_err(|_| {
+            Failure::Config(format!("worker.metrics_listen: not an address: {addr:?}"))
+        })?),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -39,35 +47,51 @@ pub fn run(config: Config) -> Result<(), Failure> {
             extra: config.gateway.kafka.extra.clone(),
         };
         let queue = Queue::kafka(&consumer).context("Kafka consumer")?;
+        let metrics = Arc::new(WorkerMetrics::default());
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let stopped = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        if let Some(addr) = metrics_addr {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("metrics listener {addr}"))?;
+            let m = metrics.clone();
+            tokio::spawn(textback_worker::telemetry::serve(
+                listener,
+                Arc::new(move || m.render()),
+                stopped(stop_rx.clone()),
+            ));
+            tracing::info!(%addr, "worker metrics on /metrics");
+        }
+        tokio::spawn(textback_worker::telemetry::sample(
+            store.clone(),
+            queue.lag_probe(),
+            metrics.clone(),
+            stopped(stop_rx.clone()),
+        ));
         let policy = Policy {
             cooldown: SignedDuration::from_mins(w.cooldown_minutes),
             ..Policy::default()
         };
         let wake = Arc::new(Notify::new());
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let stopped = |mut rx: watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|s| *s).await;
-        };
         let api = Arc::new(CarrierApi::new(config.sender.clone()));
         let sender = tokio::spawn(sender::run(
             store.clone(),
             api,
             wake.clone(),
-            Arc::new(Quiet),
+            metrics.clone(),
             stopped(stop_rx.clone()),
         ));
         tracing::info!(group = %consumer.group, topic = %consumer.topic, "worker consuming");
-        let signal = async {
-            super::shutdown_signal().await;
-        };
         textback_worker::run::consume(
             store,
             queue,
             policy,
             w.shards,
             wake,
-            Arc::new(textback_worker::run::Silent),
-            signal,
+            metrics,
+            super::shutdown_signal(),
         )
         .await;
         let _ = stop_tx.send(true);

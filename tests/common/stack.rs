@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use textback_gateway::AckMode;
-use textback_worker::engine::{Handled, Policy};
+use textback_worker::engine::{Handled, Policy, Report};
 use textback_worker::profile::load_file;
 use textback_worker::queue::{Delivery, KafkaConsumerSettings, Queue};
 use textback_worker::run::EventObserver;
@@ -71,9 +71,9 @@ pub struct Counts {
 }
 
 impl EventObserver for Counts {
-    fn handled(&self, _d: &Delivery, h: Handled) {
+    fn handled(&self, _d: &Delivery, r: &Report, _took: Duration) {
         self.handled.fetch_add(1, Ordering::SeqCst);
-        match h {
+        match r.handled {
             Handled::Duplicate => self.duplicates.fetch_add(1, Ordering::SeqCst),
             Handled::SuppressedCooldown | Handled::SuppressedOptedOut => {
                 self.suppressed.fetch_add(1, Ordering::SeqCst)

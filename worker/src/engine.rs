@@ -47,26 +47,56 @@ pub enum Handled {
     Recorded,
 }
 
+/// What handling an event did, with what metrics need: the business, and what a booking was worth.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub handled: Handled,
+    pub business_id: Option<String>,
+    pub booked_cents: i64,
+}
+
 pub async fn handle<S: Store>(
     store: &S,
     policy: &Policy,
     event: &Event,
     now: Timestamp,
 ) -> Result<Handled> {
+    Ok(handle_reported(store, policy, event, now).await?.handled)
+}
+
+pub async fn handle_reported<S: Store>(
+    store: &S,
+    policy: &Policy,
+    event: &Event,
+    now: Timestamp,
+) -> Result<Report> {
     let mut tx = store.begin().await?;
     if !tx.claim_event(event.id).await? {
-        return Ok(Handled::Duplicate);
+        return Ok(Report {
+            handled: Handled::Duplicate,
+            business_id: None,
+            booked_cents: 0,
+        });
     }
     let Some(business) = tx.business_by_number(&event.business_number).await? else {
         tx.commit().await?;
-        return Ok(Handled::UnknownNumber);
+        return Ok(Report {
+            handled: Handled::UnknownNumber,
+            business_id: None,
+            booked_cents: 0,
+        });
     };
+    let mut booked_cents = 0;
     let handled = match &event.detail {
         Detail::MissedCall(_) => missed_call(&mut tx, policy, &business, event, now).await?,
         Detail::InboundSms(sms) if event.caller_number == business.owner_phone => {
             owner_command(&mut tx, &business, event, sms, now).await?
         }
-        Detail::InboundSms(sms) => inbound(&mut tx, policy, &business, event, sms, now).await?,
+        Detail::InboundSms(sms) => {
+            let (handled, cents) = inbound(&mut tx, policy, &business, event, sms, now).await?;
+            booked_cents = cents;
+            handled
+        }
         Detail::CallAnswered(_) => Handled::Recorded,
         Detail::MessageStatus(status) => {
             let state = serde_json::to_value(status.status).ok();
@@ -89,7 +119,11 @@ pub async fn handle<S: Store>(
         }
     };
     tx.commit().await?;
-    Ok(handled)
+    Ok(Report {
+        handled,
+        business_id: Some(business.id.clone()),
+        booked_cents,
+    })
 }
 
 async fn open_conversation<T: Tx>(
@@ -182,7 +216,7 @@ async fn inbound<T: Tx>(
     event: &Event,
     sms: &InboundSms,
     now: Timestamp,
-) -> Result<Handled> {
+) -> Result<(Handled, i64)> {
     let mut conversation = open_conversation(tx, policy, business, event, now).await?;
     let record = Inbound {
         carrier: event.carrier,
@@ -252,12 +286,23 @@ async fn inbound<T: Tx>(
     conversation.state = outcome.state;
     conversation.last_activity_at = now;
     tx.save_conversation(&conversation).await?;
-    Ok(Handled::Replied {
-        texts,
-        booked,
-        handed_off,
-        opted_out: opted_out_now,
-    })
+    let booked_cents: i64 = outcome
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Book { service_id, .. } => business.service(service_id).map(|s| s.price_cents),
+            _ => None,
+        })
+        .sum();
+    Ok((
+        Handled::Replied {
+            texts,
+            booked,
+            handed_off,
+            opted_out: opted_out_now,
+        },
+        booked_cents,
+    ))
 }
 
 /// Writes the assistant's actions. Err when a booking lost its slot to another transaction.

@@ -16,3 +16,4 @@ pub mod sender;
 pub mod simulator;
 pub mod sms;
 pub mod store;
+pub mod telemetry;

@@ -123,6 +123,17 @@ impl Queue {
         )
     }
 
+    /// For Kafka, something to measure consumer lag with while the queue is in use elsewhere.
+    pub fn lag_probe(&self) -> Option<LagProbe> {
+        match self {
+            Queue::Kafka { consumer, topic } => Some(LagProbe {
+                consumer: consumer.clone(),
+                topic: topic.clone(),
+            }),
+            Queue::InProcess { .. } => None,
+        }
+    }
+
     /// The next event; None when the queue is closed for good.
     pub async fn recv(&mut self) -> Option<Delivery> {
         match self {
@@ -198,5 +209,36 @@ fn placeholder() -> Event {
             call_status: String::new(),
             duration_secs: 0,
         }),
+    }
+}
+
+/// Measures how far the group's committed offsets trail the end of each assigned partition.
+pub struct LagProbe {
+    consumer: Arc<StreamConsumer>,
+    topic: Arc<str>,
+}
+
+impl LagProbe {
+    /// (partition, lag) for the partitions assigned to this consumer. Blocking: run it off the runtime.
+    pub fn lag_blocking(&self) -> Vec<(i32, i64)> {
+        let timeout = Duration::from_secs(2);
+        let Ok(committed) = self.consumer.committed(timeout) else {
+            return Vec::new();
+        };
+        committed
+            .elements_for_topic(&self.topic)
+            .iter()
+            .filter_map(|e| {
+                let (_, high) = self
+                    .consumer
+                    .fetch_watermarks(&self.topic, e.partition(), timeout)
+                    .ok()?;
+                let done = match e.offset() {
+                    rdkafka::Offset::Offset(n) => n,
+                    _ => 0,
+                };
+                Some((e.partition(), (high - done).max(0)))
+            })
+            .collect()
     }
 }

@@ -7,13 +7,13 @@ use std::time::Duration;
 use jiff::Timestamp;
 use tokio::sync::{mpsc, Notify};
 
-use crate::engine::{self, Handled, Policy};
+use crate::engine::{self, Handled, Policy, Report};
 use crate::queue::{Delivery, Queue};
 use crate::store::Store;
 
 /// What the worker did with each event: for tests, metrics and logs.
 pub trait EventObserver: Send + Sync + 'static {
-    fn handled(&self, _delivery: &Delivery, _handled: Handled) {}
+    fn handled(&self, _delivery: &Delivery, _report: &Report, _took: Duration) {}
 }
 
 pub struct Silent;
@@ -70,9 +70,10 @@ async fn lane<S: Store>(
     observer: Arc<dyn EventObserver>,
 ) {
     while let Some(d) = rx.recv().await {
+        let started = std::time::Instant::now();
         let mut wait = Duration::from_millis(50);
         let handled = loop {
-            match engine::handle(&store, &policy, &d.event, Timestamp::now()).await {
+            match engine::handle_reported(&store, &policy, &d.event, Timestamp::now()).await {
                 Ok(h) => break h,
                 Err(e) => {
                     // The store is down or refused: never skip an event, try again.
@@ -82,10 +83,13 @@ async fn lane<S: Store>(
                 }
             }
         };
-        if matches!(handled, Handled::TextBackQueued | Handled::Replied { .. }) {
+        if matches!(
+            handled.handled,
+            Handled::TextBackQueued | Handled::Replied { .. }
+        ) {
             wake.notify_one();
         }
-        observer.handled(&d, handled);
+        observer.handled(&d, &handled, started.elapsed());
         d.ack();
     }
 }
