@@ -22,6 +22,17 @@ step() { printf '\n== %s\n' "$*" >&2; }
 step "formatting"
 cargo fmt --all -- --check
 
+step "alert rules: promtool check and unit tests (Prometheus from Debian, installed when missing)"
+if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >&2
+  else
+    echo "test.sh: needs prometheus and promtool (apt-get install prometheus)" >&2; exit 1
+  fi
+fi
+promtool check rules grafana/alerts/textback.rules.yml
+promtool test rules grafana/alerts/tests/textback.rules.test.yml
+
 step "services: Kafka on $TEXTBACK_TEST_KAFKA, PostgreSQL on port $TEXTBACK_DEV_PG_PORT (fresh data)"
 bash scripts/kafka.sh reset
 bash scripts/kafka.sh start

@@ -118,6 +118,7 @@ impl WorkerMetrics {
         let mut out = String::with_capacity(16 * 1024);
         for f in [
             &self.events,
+            &self.missed_calls,
             &self.conversations,
             &self.revenue,
             &self.sends,
