@@ -45,6 +45,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "tests"
 cargo test --workspace --locked
 
+step "load test: every goose scenario, short and bounded, on the running Kafka and PostgreSQL"
+cargo run --locked --quiet -p loadtest -- --run-time 2 --users 2 --businesses 50 \
+  --brokers "$TEXTBACK_TEST_KAFKA" --postgres "$TEXTBACK_TEST_PG"
+
 step "eval: the conversation corpora"
 # The project's corpus (shared/ beside the checkout, as CI has it) and the one this repo carries.
 corpora=(tests/corpus)

@@ -25,10 +25,8 @@ use bytes::Bytes;
 use clap::Parser;
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper::Request;
+use hyper_util::rt::TokioIo;
 use textback_gateway::carrier::{telnyx, twilio};
 use textback_gateway::{AckMode, Gateway, KafkaSettings, Settings, TelnyxSettings, TwilioSettings};
 
@@ -190,7 +188,9 @@ fn run_target(args: &Args, target: Target) -> anyhow::Result<(Phase, Option<Phas
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let gateway = match target {
         Target::Bare => {
-            server_rt.spawn(bare_server(listener, stop_rx));
+            server_rt.spawn(loadtest::stack::bare_server(listener, async move {
+                let _ = stop_rx.await;
+            }));
             None
         }
         Target::Gateway(mode) => {
@@ -278,29 +278,6 @@ fn settings(args: &Args, addr: SocketAddr, mode: AckMode) -> Settings {
             ..TelnyxSettings::default()
         },
         ..Settings::default()
-    }
-}
-
-async fn bare_server(
-    listener: tokio::net::TcpListener,
-    mut stop: tokio::sync::oneshot::Receiver<()>,
-) {
-    let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new()).keep_alive(true);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                let _ = stream.set_nodelay(true);
-                let conn = http.serve_connection(TokioIo::new(stream), service_fn(|req: Request<hyper::body::Incoming>| async move {
-                    // Read the body as the gateway does, so both do the same I/O.
-                    let _ = req.into_body().collect().await;
-                    Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
-                }));
-                tokio::spawn(conn);
-            }
-            _ = &mut stop => return,
-        }
     }
 }
 

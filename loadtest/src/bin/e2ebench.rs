@@ -11,11 +11,10 @@
 //!
 //! Needs Kafka on --brokers and PostgreSQL on --postgres (scripts/kafka.sh, scripts/postgres.sh).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use bytes::Bytes;
 use clap::Parser;
 use hdrhistogram::Histogram;
@@ -23,19 +22,10 @@ use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
+use loadtest::stack::LocalStack;
 use textback_gateway::carrier::twilio;
-use textback_gateway::{AckMode, Gateway, KafkaSettings, Settings, TwilioSettings};
-use textback_worker::engine::Policy;
-use textback_worker::profile::{Business, Profile};
-use textback_worker::queue::{KafkaConsumerSettings, Queue};
-use textback_worker::sender::{self, CarrierApi, Quiet};
-use textback_worker::simulator::{Credentials, Simulator};
-use textback_worker::store::postgres::PgStore;
-use textback_worker::store::Store;
-use tokio::sync::{watch, Notify};
+use textback_worker::sender::CarrierApi;
+use textback_worker::simulator::Simulator;
 use tokio::time::Instant;
 
 #[derive(Parser)]
@@ -69,22 +59,6 @@ struct Args {
 
 const BASE: &str = "http://127.0.0.1";
 
-fn profile(i: usize) -> Profile {
-    let day = vec![["00:00".to_string(), "23:59".to_string()]];
-    let hours: BTreeMap<String, Vec<[String; 2]>> =
-        ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-            .iter()
-            .map(|d| (d.to_string(), day.clone()))
-            .collect();
-    serde_json::from_value(serde_json::json!({
-        "id": format!("b{i}"), "name": format!("Business {i}"), "phone_number": format!("+1646{:07}", i),
-        "owner_phone": format!("+1917{:07}", i), "timezone": "UTC", "address": "1 Main St", "hours": hours,
-        "booking": {"slot_interval_min": 15, "min_notice_min": 60, "horizon_days": 30, "capacity": 4},
-        "services": [{"id": "haircut", "name": "Haircut", "duration_min": 30, "price_cents": 3500}]
-    }))
-    .expect("profile")
-}
-
 struct Phase {
     rate: u64,
     sent: usize,
@@ -107,83 +81,14 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let schema = format!("bench_{}", uuid::Uuid::new_v4().simple());
-    let store = PgStore::new(&args.postgres, Some(&schema), 24).context("postgres")?;
-    store.migrate(Some(&schema)).await.context("migrate")?;
-    for i in 0..args.businesses {
-        store
-            .upsert_business(&Business::from_profile(profile(i)).map_err(|e| anyhow::anyhow!(e))?)
-            .await?;
-    }
-    let topic = format!("textback.bench.e2e.{}", uuid::Uuid::new_v4().simple());
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &args.brokers)
-        .create()?;
-    for r in admin
-        .create_topics(
-            &[NewTopic::new(
-                &topic,
-                args.partitions,
-                TopicReplication::Fixed(1),
-            )],
-            &AdminOptions::new(),
-        )
-        .await?
-    {
-        r.map_err(|(t, e)| anyhow::anyhow!("creating {t}: {e}"))?;
-    }
-    let creds = Credentials::default();
-    let sim = Simulator::start("127.0.0.1:0".parse()?, creds.clone()).await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let base_url = format!("{BASE}:{}", addr.port());
-    let settings = Settings {
-        listen: addr,
-        public_base_url: base_url.clone(),
-        ack_mode: AckMode::Durable,
-        kafka: KafkaSettings {
-            brokers: args.brokers.clone(),
-            topic: topic.clone(),
-            ..KafkaSettings::default()
-        },
-        twilio: TwilioSettings {
-            auth_tokens: BTreeMap::from([(
-                creds.twilio_account_sid.clone(),
-                creds.twilio_auth_token.clone(),
-            )]),
-        },
-        ..Settings::default()
-    };
-    let gateway = Gateway::new(settings).map_err(|e| anyhow::anyhow!(e))?;
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let stopped = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
-    tokio::spawn(gateway.serve(listener, stopped(stop_rx.clone())));
-    let queue = Queue::kafka(&KafkaConsumerSettings {
-        brokers: args.brokers.clone(),
-        topic,
-        group: format!("bench-{}", uuid::Uuid::new_v4().simple()),
-        extra: Default::default(),
-    })?;
-    let wake = Arc::new(Notify::new());
-    let api = Arc::new(CarrierApi::new(sim.sender_settings()));
-    tokio::spawn(sender::run(
-        store.clone(),
-        api,
-        wake.clone(),
-        Arc::new(Quiet),
-        stopped(stop_rx.clone()),
-    ));
-    tokio::spawn(textback_worker::run::consume(
-        store.clone(),
-        queue,
-        Policy::default(),
-        args.partitions as usize,
-        wake,
-        Arc::new(textback_worker::run::Silent),
-        stopped(stop_rx),
-    ));
+    let stack = LocalStack::start(
+        &args.brokers,
+        &args.postgres,
+        args.businesses,
+        args.partitions,
+    )
+    .await?;
+    let (sim, creds, base_url) = (&stack.sim, &stack.credentials, stack.base_url.clone());
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let target = Duration::from_millis(args.target_ms);
     let tokens = (
@@ -193,7 +98,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let load = Load {
         client: &client,
         tokens: &tokens,
-        sim: &sim,
+        sim,
         businesses: args.businesses,
     };
 
@@ -206,7 +111,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     // Baseline, same client, same simulator: a webhook handler that texts the caller directly
     // (no Kafka, no PostgreSQL, nothing durable), as the simplest text-back products do.
-    let direct_base = direct_texter(&sim).await?;
+    let direct_base = direct_texter(sim).await?;
     let mut next_caller = 1_000_000usize;
     let _ = load
         .missed_calls(&direct_base, 50, 1, &mut next_caller)
@@ -267,14 +172,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ),
         None => println!("no rate tried kept p99 under {} ms", args.target_ms),
     }
-    let _ = stop_tx.send(true);
-    let admin = PgStore::new(&args.postgres, None, 1)?;
-    admin
-        .pool()
-        .get()
-        .await?
-        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        .await?;
+    stack.stop().await;
     Ok(())
 }
 
@@ -353,7 +251,7 @@ fn caller_number(i: usize) -> String {
 }
 
 fn business_of(i: usize, businesses: usize) -> String {
-    format!("+1646{:07}", i % businesses)
+    loadtest::stack::business_number(i % businesses)
 }
 
 type Tokens = (String, String);
