@@ -171,5 +171,48 @@ fn dedupe(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, twilio, telnyx, event_encoding, dedupe);
+/// Lookups measured on this thread while another thread inserts new ids as fast as it can: the two
+/// cores of the machine both on the table, as under a webhook storm.
+fn dedupe_contended(c: &mut Criterion) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let seen = Arc::new(dashmap::DashMap::<uuid::Uuid, Instant>::new());
+    let now = Instant::now();
+    for i in 0..600_000u128 {
+        seen.insert(uuid::Uuid::from_u128(i), now);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (seen, stop) = (seen.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut n = 1_000_000u128;
+            while !stop.load(Ordering::Relaxed) {
+                seen.insert(uuid::Uuid::from_u128(n), now);
+                n += 1;
+            }
+        })
+    };
+    let mut g = c.benchmark_group("dedupe");
+    g.throughput(Throughput::Elements(1));
+    g.measurement_time(Duration::from_secs(3));
+    let mut i = 0u128;
+    g.bench_function("lookup_hit_600k_while_another_thread_inserts", |b| {
+        b.iter(|| {
+            i = (i + 7919) % 600_000;
+            seen.get(&uuid::Uuid::from_u128(i)).is_some()
+        })
+    });
+    g.finish();
+    stop.store(true, Ordering::Relaxed);
+    let _ = writer.join();
+}
+
+criterion_group!(
+    benches,
+    twilio,
+    telnyx,
+    event_encoding,
+    dedupe,
+    dedupe_contended
+);
 criterion_main!(benches);
