@@ -144,26 +144,41 @@ fn twilio_form(path: &str, params: &[(&str, &str)]) -> (Vec<(&'static str, Strin
     )
 }
 
-async fn twilio_missed_call(user: &mut GooseUser) -> TransactionResult {
-    let (i, caller) = next_caller();
-    let business = business_number(i % run().businesses);
-    let sid = format!("CAload{i:012}");
+/// A Twilio missed call from `caller` to `business`, its send time noted for the end-to-end figure.
+async fn missed_call(
+    user: &mut GooseUser,
+    name: &str,
+    call_sid: &str,
+    caller: &str,
+    business: &str,
+) -> TransactionResult {
     let path = "/twilio/voice/status";
-    let (headers, body) = twilio_form(
-        path,
-        &[
-            ("CallSid", &sid),
-            ("CallStatus", "no-answer"),
-            ("From", &caller),
-            ("To", &business),
-        ],
-    );
+    let params = [
+        ("CallSid", call_sid),
+        ("CallStatus", "no-answer"),
+        ("From", caller),
+        ("To", business),
+    ];
+    let (headers, body) = twilio_form(path, &params);
     run()
         .sent
         .lock()
         .expect("sent")
-        .insert(caller, Instant::now());
-    post(user, "twilio missed call", path, headers, body, 200).await
+        .insert(caller.to_string(), Instant::now());
+    post(user, name, path, headers, body, 200).await
+}
+
+async fn twilio_missed_call(user: &mut GooseUser) -> TransactionResult {
+    let (i, caller) = next_caller();
+    let business = business_number(i % run().businesses);
+    missed_call(
+        user,
+        "twilio missed call",
+        &format!("CAload{i:012}"),
+        &caller,
+        &business,
+    )
+    .await
 }
 
 async fn telnyx_missed_call(user: &mut GooseUser) -> TransactionResult {
@@ -195,23 +210,15 @@ async fn telnyx_missed_call(user: &mut GooseUser) -> TransactionResult {
 async fn conversation(user: &mut GooseUser) -> TransactionResult {
     let (i, caller) = next_caller();
     let business = business_number(i % run().businesses);
-    let (call, text) = (format!("CAconv{i:012}"), format!("SMconv{i:012}"));
-    let path = "/twilio/voice/status";
-    let (headers, body) = twilio_form(
-        path,
-        &[
-            ("CallSid", &call),
-            ("CallStatus", "no-answer"),
-            ("From", &caller),
-            ("To", &business),
-        ],
-    );
-    run()
-        .sent
-        .lock()
-        .expect("sent")
-        .insert(caller.clone(), Instant::now());
-    post(user, "conversation: missed call", path, headers, body, 200).await?;
+    missed_call(
+        user,
+        "conversation: missed call",
+        &format!("CAconv{i:012}"),
+        &caller,
+        &business,
+    )
+    .await?;
+    let text = format!("SMconv{i:012}");
     tokio::time::sleep(Duration::from_millis(200)).await;
     let path = "/twilio/sms";
     let (headers, body) = twilio_form(
