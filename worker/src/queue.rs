@@ -58,12 +58,18 @@ enum Ack {
 impl Delivery {
     /// The event is handled for good: Kafka may forget it.
     pub fn ack(self) {
+        self.ack.done();
+    }
+}
+
+impl Ack {
+    fn done(self) {
         if let Ack::Kafka {
             consumer,
             topic,
             partition,
             offset,
-        } = self.ack
+        } = self
         {
             // Fails only when the partition was revoked meanwhile; its new owner sees the event
             // again and finds it already handled.
@@ -179,36 +185,11 @@ impl Queue {
                             _ => "empty payload".into(),
                         };
                         tracing::error!(partition, offset, reason = %reason, "undecodable event skipped");
-                        Delivery {
-                            event: placeholder(),
-                            shard: 0,
-                            ack,
-                        }
-                        .ack();
+                        ack.done();
                     }
                 }
             },
         }
-    }
-}
-
-/// Only to acknowledge an undecodable message through the same path.
-fn placeholder() -> Event {
-    use textback_schemas::{Call, Carrier, Detail, PhoneNumber};
-    let n = PhoneNumber::parse("+10000000000").expect("valid");
-    Event {
-        id: uuid::Uuid::nil(),
-        carrier: Carrier::Twilio,
-        account: String::new(),
-        business_number: n.clone(),
-        caller_number: n,
-        occurred_at: jiff::Timestamp::UNIX_EPOCH,
-        received_at: jiff::Timestamp::UNIX_EPOCH,
-        detail: Detail::CallAnswered(Call {
-            call_id: String::new(),
-            call_status: String::new(),
-            duration_secs: 0,
-        }),
     }
 }
 
