@@ -136,10 +136,6 @@ impl KafkaPublisher {
         })
     }
 
-    pub fn mode(&self) -> AckMode {
-        self.mode
-    }
-
     pub async fn publish(&self, event: &Event) -> Result<(), PublishError> {
         let payload = serde_json::to_vec(event).expect("an Event always serialises");
         let key = event.partition_key();

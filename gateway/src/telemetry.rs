@@ -216,10 +216,6 @@ impl Metrics {
         self.duplicates.load(Relaxed)
     }
 
-    pub fn ack_latency(&self, route: Route) -> &Histogram {
-        &self.ack_latency[route.index()]
-    }
-
     /// All routes' acknowledgements merged: (count, count at or under 1 ms).
     pub fn acks_total_and_under_1ms(&self) -> (u64, u64) {
         self.ack_latency.iter().fold((0, 0), |(n, fast), h| {

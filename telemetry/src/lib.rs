@@ -164,15 +164,6 @@ impl Family {
             .insert(self.key(values), to);
     }
 
-    pub fn get(&self, values: &[&str]) -> f64 {
-        self.series
-            .lock()
-            .expect("metrics lock")
-            .get(&self.key(values))
-            .copied()
-            .unwrap_or(0.0)
-    }
-
     pub fn render(&self, out: &mut String) {
         let kind = match self.kind {
             Kind::Counter => "counter",

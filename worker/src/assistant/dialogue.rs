@@ -537,17 +537,12 @@ impl Turn<'_> {
                 d
             }
             Some(Day::Range(a, z)) if self.p.day.is_some() || z >= today => {
-                let mut d = a.max(today);
-                while d <= z {
-                    if check(b, service, busy, self.now, d.to_datetime(t)).is_ok() {
-                        return d;
-                    }
-                    d = d.tomorrow().unwrap_or(z);
-                    if d == z && check(b, service, busy, self.now, d.to_datetime(t)).is_err() {
-                        break;
-                    }
-                }
-                a.max(today)
+                // The first day of the range on which that time is free; else the range's first day.
+                let first = a.max(today);
+                std::iter::successors(Some(first), |d| d.tomorrow().ok())
+                    .take_while(|d| *d <= z)
+                    .find(|d| check(b, service, busy, self.now, d.to_datetime(t)).is_ok())
+                    .unwrap_or(first)
             }
             _ => {
                 if let Some(a) = self.mine {
